@@ -1,0 +1,49 @@
+import { createRequire } from 'node:module';
+import { SlideError } from '../errors.ts';
+import type { RgbImage } from '../types.ts';
+import { toRgb, ycbcrToRgbInPlace } from './pixels.ts';
+
+interface J2kFrameInfo { width: number; height: number; bitsPerSample: number; componentCount: number; isSigned: boolean }
+interface J2kDecoder {
+  getEncodedBuffer(length: number): Uint8Array;
+  getDecodedBuffer(): Uint8Array;
+  decode(): void;
+  getFrameInfo(): J2kFrameInfo;
+  delete(): void;
+}
+interface OpenJpegModule { J2KDecoder: new () => J2kDecoder }
+
+const require = createRequire(import.meta.url);
+let modulePromise: Promise<OpenJpegModule> | null = null;
+
+function openjpeg(): Promise<OpenJpegModule> {
+  // OpenJPEG compiled to WebAssembly (cornerstone's build): prebuilt sharp has no JPEG 2000.
+  // print/printErr: OpenJPEG logs every tile header at INFO level, which must not reach our stdout.
+  const factory = require('@cornerstonejs/codec-openjpeg/decodewasmjs') as (options: object) => Promise<OpenJpegModule>;
+  modulePromise ??= factory({ print: () => {}, printErr: () => {} });
+  return modulePromise;
+}
+
+/**
+ * Decodes an Aperio JPEG 2000 tile (a raw J2K codestream). Aperio's 33003 stores YCbCr components
+ * that the codestream does not flag, so the caller says which it is.
+ */
+export async function decodeJpeg2000(codestream: Buffer, ycbcr: boolean): Promise<RgbImage> {
+  const lib = await openjpeg();
+  const decoder = new lib.J2KDecoder();
+  try {
+    decoder.getEncodedBuffer(codestream.length).set(codestream);
+    decoder.decode();
+    const info = decoder.getFrameInfo();
+    if (info.bitsPerSample > 8) throw new SlideError('UNSUPPORTED_COMPRESSION', `${info.bitsPerSample}-bit JPEG 2000 is not supported`);
+    const decoded = Buffer.from(decoder.getDecodedBuffer());
+    const image = toRgb(decoded, info.width, info.height, info.componentCount);
+    if (ycbcr && info.componentCount === 3) ycbcrToRgbInPlace(image.data);
+    return image;
+  } catch (e) {
+    if (e instanceof SlideError) throw e;
+    throw new SlideError('CORRUPT_TILE', `JPEG 2000 decode failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  } finally {
+    decoder.delete();
+  }
+}

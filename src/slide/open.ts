@@ -1,0 +1,32 @@
+import { SlideError } from './errors.ts';
+import { FileSource } from './file-source.ts';
+import { TiffFile } from './tiff/tiff-file.ts';
+import { aperioDriver } from './drivers/aperio.ts';
+import { genericTiffDriver, plainTiffDriver } from './drivers/generic-tiff.ts';
+import type { FileProbe, Slide, SlideDriver } from './types.ts';
+
+/** Drivers in detection order: specific vendors first, the generic fallbacks last. */
+const drivers: SlideDriver[] = [aperioDriver, genericTiffDriver, plainTiffDriver];
+
+/** Registers another format driver ahead of the generic ones (the DICOM and NDPI drivers use this). */
+export function registerDriver(driver: SlideDriver): void {
+  drivers.splice(Math.max(0, drivers.length - 2), 0, driver);
+}
+
+/** Opens any supported whole-slide image; throws a SlideError with a code and a reason otherwise. */
+export async function openSlide(path: string): Promise<Slide> {
+  const source = await FileSource.open(path);
+  let keepOpen = false;
+  try {
+    const head = await source.readUpTo(0, 4096);
+    const tiff = TiffFile.looksLikeTiff(head) ? await TiffFile.parse(source) : null;
+    const probe: FileProbe = { path, source, size: source.size, head, tiff };
+    const driver = drivers.find((d) => d.detect(probe));
+    if (!driver) throw new SlideError('UNSUPPORTED_FORMAT', 'unsupported format: not a TIFF, SVS, NDPI or DICOM slide');
+    const slide = await driver.open(probe);
+    keepOpen = true;
+    return slide;
+  } finally {
+    if (!keepOpen) await source.close();
+  }
+}

@@ -1,0 +1,236 @@
+import { inflateSync } from 'node:zlib';
+import { LIMITS, SlideError } from '../errors.ts';
+import { completeJpeg, decodeJpeg, jpegDimensions } from '../codecs/jpeg.ts';
+import { decodeJpeg2000 } from '../codecs/jpeg2000.ts';
+import { decodeLzw } from '../codecs/lzw.ts';
+import { toRgb } from '../codecs/pixels.ts';
+import type { TileSource } from '../tiled-slide.ts';
+import type { RawJpegTile, RgbImage } from '../types.ts';
+import type { TiffDirectory, TiffFile } from './tiff-file.ts';
+import { Compression, Photometric, Tag } from './tags.ts';
+
+const SUPPORTED = new Set<number>([
+  Compression.None, Compression.Lzw, Compression.Jpeg, Compression.AdobeDeflate, Compression.Deflate,
+  Compression.PackBits, Compression.AperioJp2kYcbcr, Compression.AperioJp2kRgb,
+]);
+
+/**
+ * One TIFF image (a pyramid level or an associated image) as a grid of tiles. Stripped images are
+ * treated as tiles one strip high and the full width wide, so every image reads the same way.
+ */
+export class TiffImage implements TileSource {
+  readonly width: number;
+  readonly height: number;
+  readonly tileWidth: number;
+  readonly tileHeight: number;
+  readonly tiled: boolean;
+  readonly compression: number;
+  readonly directory: TiffDirectory;
+  private readonly file: TiffFile;
+  private readonly photometric: number;
+  private readonly samplesPerPixel: number;
+  private readonly predictor: number;
+  private readonly jpegTables: Buffer | undefined;
+  private readonly colorMap: number[];
+
+  constructor(file: TiffFile, directory: TiffDirectory) {
+    this.file = file;
+    this.directory = directory;
+    const where = `TIFF directory ${directory.index}`;
+    this.width = directory.number(Tag.ImageWidth) ?? 0;
+    this.height = directory.number(Tag.ImageLength) ?? 0;
+    if (this.width < 1 || this.height < 1 || this.width > LIMITS.maxDimension || this.height > LIMITS.maxDimension) {
+      throw new SlideError('CORRUPT_STRUCTURE', `${where} has an invalid size ${this.width}x${this.height}`);
+    }
+    this.tiled = directory.has(Tag.TileWidth);
+    if (this.tiled) {
+      this.tileWidth = directory.number(Tag.TileWidth) ?? 0;
+      this.tileHeight = directory.number(Tag.TileLength) ?? 0;
+    } else {
+      this.tileWidth = this.width;
+      this.tileHeight = Math.min(this.height, directory.number(Tag.RowsPerStrip) ?? this.height);
+    }
+    if (this.tileWidth < 1 || this.tileHeight < 1) throw new SlideError('CORRUPT_STRUCTURE', `${where} has an invalid tile size ${this.tileWidth}x${this.tileHeight}`);
+    if (this.tileWidth * this.tileHeight > LIMITS.maxTilePixels) {
+      throw new SlideError('TOO_LARGE', `${where}: a ${this.tileWidth}x${this.tileHeight} tile exceeds ${LIMITS.maxTilePixels} pixels`);
+    }
+    this.compression = directory.number(Tag.Compression) ?? Compression.None;
+    if (!SUPPORTED.has(this.compression)) throw new SlideError('UNSUPPORTED_COMPRESSION', `unknown TIFF compression ${this.compression}`);
+    this.photometric = directory.number(Tag.Photometric) ?? Photometric.Rgb;
+    this.samplesPerPixel = directory.number(Tag.SamplesPerPixel) ?? 1;
+    const bits = directory.numbers(Tag.BitsPerSample);
+    if (bits.some((b) => b !== 8)) throw new SlideError('UNSUPPORTED_COMPRESSION', `${bits.join('/')}-bit samples are not supported`);
+    if ((directory.number(Tag.PlanarConfig) ?? 1) !== 1) throw new SlideError('UNSUPPORTED_COMPRESSION', 'planar (separate-plane) TIFF images are not supported');
+    this.predictor = directory.number(Tag.Predictor) ?? 1;
+    this.jpegTables = directory.bytes(Tag.JPEGTables);
+    this.colorMap = directory.numbers(Tag.ColorMap);
+  }
+
+  get tilesAcross(): number {
+    return Math.ceil(this.width / this.tileWidth);
+  }
+
+  get tilesDown(): number {
+    return Math.ceil(this.height / this.tileHeight);
+  }
+
+  /** The stored bytes of a tile, or null when the file has none there (offset or count 0). */
+  async readTileBytes(col: number, row: number): Promise<Buffer | null> {
+    const offsets = await this.directory.array(this.tiled ? Tag.TileOffsets : Tag.StripOffsets);
+    const counts = await this.directory.array(this.tiled ? Tag.TileByteCounts : Tag.StripByteCounts);
+    const expected = this.tilesAcross * this.tilesDown;
+    if (offsets.length < expected || counts.length < expected) {
+      throw new SlideError('CORRUPT_STRUCTURE', `TIFF directory ${this.directory.index} lists ${offsets.length} tiles, needs ${expected}`);
+    }
+    const index = row * this.tilesAcross + col;
+    if (offsets[index] === 0 || counts[index] === 0) return null;
+    return this.file.source.read(offsets[index], counts[index], `tile (${col},${row}) of TIFF directory ${this.directory.index}`);
+  }
+
+  async decodeTile(col: number, row: number): Promise<RgbImage | null> {
+    const bytes = await this.readTileBytes(col, row);
+    if (!bytes) return null;
+    // The last strip of a stripped image may be shorter than RowsPerStrip.
+    const rows = this.tiled ? this.tileHeight : Math.min(this.tileHeight, this.height - row * this.tileHeight);
+    return this.decodeBytes(bytes, this.tileWidth, rows);
+  }
+
+  async rawJpegTile(col: number, row: number): Promise<RawJpegTile | null> {
+    if (this.compression !== Compression.Jpeg || !this.tiled) return null;
+    const bytes = await this.readTileBytes(col, row);
+    if (!bytes) return null;
+    const data = completeJpeg(bytes, this.jpegTables, this.rgbCodedJpeg());
+    const size = jpegDimensions(data);
+    if (!size) throw new SlideError('CORRUPT_TILE', `tile (${col},${row}) has no JPEG frame header`);
+    return { data, width: size.width, height: size.height };
+  }
+
+  /** Decodes the whole image; for associated images, which are small. */
+  async decodeWhole(): Promise<RgbImage> {
+    if (this.width * this.height > LIMITS.maxAssociatedPixels) {
+      throw new SlideError('TOO_LARGE', `image ${this.width}x${this.height} is too large to decode whole`);
+    }
+    const out = Buffer.alloc(this.width * this.height * 3, 255);
+    for (let row = 0; row < this.tilesDown; row++) {
+      for (let col = 0; col < this.tilesAcross; col++) {
+        const tile = await this.decodeTile(col, row);
+        if (!tile) continue;
+        const x0 = col * this.tileWidth;
+        const y0 = row * this.tileHeight;
+        const w = Math.min(tile.width, this.width - x0);
+        for (let y = 0; y < tile.height && y0 + y < this.height; y++) {
+          tile.data.copy(out, ((y0 + y) * this.width + x0) * 3, y * tile.width * 3, (y * tile.width + w) * 3);
+        }
+      }
+    }
+    return { width: this.width, height: this.height, channels: 3, data: out };
+  }
+
+  /**
+   * A TIFF JPEG with Photometric RGB stores RGB components; libjpeg would assume YCbCr, so the Adobe
+   * transform-0 marker is added (what OpenSlide does for Aperio RGB tiles).
+   */
+  private rgbCodedJpeg(): boolean {
+    return this.photometric === Photometric.Rgb && this.samplesPerPixel === 3;
+  }
+
+  private async decodeBytes(bytes: Buffer, width: number, height: number): Promise<RgbImage> {
+    switch (this.compression) {
+      case Compression.Jpeg:
+        return fitTile(await decodeJpeg(completeJpeg(bytes, this.jpegTables, this.rgbCodedJpeg())), width, height);
+      case Compression.AperioJp2kYcbcr:
+      case Compression.AperioJp2kRgb:
+        return fitTile(await decodeJpeg2000(bytes, this.compression === Compression.AperioJp2kYcbcr), width, height);
+      default:
+        return this.decodeSamples(this.decompress(bytes, width * height * this.samplesPerPixel), width, height);
+    }
+  }
+
+  private decompress(bytes: Buffer, expected: number): Buffer {
+    switch (this.compression) {
+      case Compression.None:
+        return bytes;
+      case Compression.Lzw:
+        return decodeLzw(bytes, expected);
+      case Compression.AdobeDeflate:
+      case Compression.Deflate:
+        try {
+          return inflateSync(bytes, { maxOutputLength: Math.max(expected, 1) });
+        } catch (e) {
+          throw new SlideError('CORRUPT_TILE', `Deflate data is corrupt: ${(e as Error).message}`, { cause: e });
+        }
+      case Compression.PackBits:
+        return decodePackBits(bytes, expected);
+      default:
+        throw new SlideError('UNSUPPORTED_COMPRESSION', `unknown TIFF compression ${this.compression}`);
+    }
+  }
+
+  private decodeSamples(raw: Buffer, width: number, height: number): RgbImage {
+    const spp = this.samplesPerPixel;
+    const needed = width * height * spp;
+    if (raw.length < needed) throw new SlideError('CORRUPT_TILE', `tile decompressed to ${raw.length} bytes, expected ${needed}`);
+    const samples = raw.length === needed ? Buffer.from(raw) : Buffer.from(raw.subarray(0, needed));
+    if (this.predictor === 2) undoHorizontalPredictor(samples, width, height, spp);
+    else if (this.predictor !== 1) throw new SlideError('UNSUPPORTED_COMPRESSION', `TIFF predictor ${this.predictor} is not supported`);
+    if (this.photometric === Photometric.Palette) return applyPalette(samples, width, height, this.colorMap);
+    if (this.photometric === Photometric.MinIsWhite) for (let i = 0; i < samples.length; i++) samples[i] = 255 - samples[i];
+    if (this.photometric === Photometric.YCbCr) throw new SlideError('UNSUPPORTED_COMPRESSION', 'uncompressed YCbCr TIFF is not supported');
+    return toRgb(samples, width, height, spp);
+  }
+}
+
+/** Decoders return the size stored in the codestream; tiles must be exactly the grid's tile size. */
+function fitTile(image: RgbImage, width: number, height: number): RgbImage {
+  if (image.width === width && image.height === height) return image;
+  if (image.width < width || image.height < height) {
+    // Some writers store truncated edge tiles; pad them with white.
+    const out = Buffer.alloc(width * height * 3, 255);
+    const w = Math.min(width, image.width);
+    for (let y = 0; y < Math.min(height, image.height); y++) image.data.copy(out, y * width * 3, y * image.width * 3, (y * image.width + w) * 3);
+    return { width, height, channels: 3, data: out };
+  }
+  const out = Buffer.allocUnsafe(width * height * 3);
+  for (let y = 0; y < height; y++) image.data.copy(out, y * width * 3, y * image.width * 3, (y * image.width + width) * 3);
+  return { width, height, channels: 3, data: out };
+}
+
+function undoHorizontalPredictor(samples: Buffer, width: number, height: number, spp: number): void {
+  const stride = width * spp;
+  for (let y = 0; y < height; y++) {
+    const rowStart = y * stride;
+    for (let i = spp; i < stride; i++) samples[rowStart + i] = (samples[rowStart + i] + samples[rowStart + i - spp]) & 0xff;
+  }
+}
+
+function applyPalette(indices: Buffer, width: number, height: number, colorMap: number[]): RgbImage {
+  if (colorMap.length !== 768) throw new SlideError('CORRUPT_STRUCTURE', 'palette TIFF without a 256-entry ColorMap');
+  const out = Buffer.allocUnsafe(width * height * 3);
+  for (let i = 0; i < width * height; i++) {
+    const v = indices[i];
+    out[i * 3] = colorMap[v] >> 8;
+    out[i * 3 + 1] = colorMap[256 + v] >> 8;
+    out[i * 3 + 2] = colorMap[512 + v] >> 8;
+  }
+  return { width, height, channels: 3, data: out };
+}
+
+function decodePackBits(input: Buffer, expected: number): Buffer {
+  const out = Buffer.alloc(expected);
+  let at = 0;
+  let written = 0;
+  while (at < input.length && written < expected) {
+    const n = input.readInt8(at++);
+    if (n >= 0) {
+      const count = Math.min(n + 1, expected - written, input.length - at);
+      input.copy(out, written, at, at + count);
+      at += n + 1;
+      written += count;
+    } else if (n !== -128) {
+      const count = Math.min(1 - n, expected - written);
+      out.fill(input[at++] ?? 0, written, written + count);
+      written += count;
+    }
+  }
+  return out;
+}
