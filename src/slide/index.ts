@@ -1,0 +1,7 @@
+/** The slide stage's public surface: open any supported whole-slide image and read it. */
+export { openSlide, registerDriver } from './open.ts';
+export { SlideError, isSlideError, LIMITS } from './errors.ts';
+export type { SlideErrorCode } from './errors.ts';
+export { Property } from './properties.ts';
+export { TiledSlide } from './tiled-slide.ts';
+export type { Bounds, RawJpegTile, RgbImage, Slide, SlideLevel, SlideMetadata } from './types.ts';
