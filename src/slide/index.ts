@@ -1,5 +1,6 @@
 /** The slide stage's public surface: open any supported whole-slide image and read it. */
 export { openSlide, registerDriver } from './open.ts';
+export type { OpenOptions } from './open.ts';
 export { SlideError, isSlideError, LIMITS } from './errors.ts';
 export type { SlideErrorCode } from './errors.ts';
 export { Property } from './properties.ts';

@@ -1,6 +1,7 @@
 import { SlideError } from './errors.ts';
 import { FileSource } from './file-source.ts';
 import { TiffFile } from './tiff/tiff-file.ts';
+import { TiledSlide } from './tiled-slide.ts';
 import { aperioDriver } from './drivers/aperio.ts';
 import { genericTiffDriver, plainTiffDriver } from './drivers/generic-tiff.ts';
 import type { FileProbe, Slide, SlideDriver } from './types.ts';
@@ -13,8 +14,13 @@ export function registerDriver(driver: SlideDriver): void {
   drivers.splice(Math.max(0, drivers.length - 2), 0, driver);
 }
 
+export interface OpenOptions {
+  /** Budget of the decoded-tile cache in bytes (default 96 MiB; 0 disables it). */
+  cacheBytes?: number;
+}
+
 /** Opens any supported whole-slide image; throws a SlideError with a code and a reason otherwise. */
-export async function openSlide(path: string): Promise<Slide> {
+export async function openSlide(path: string, options: OpenOptions = {}): Promise<Slide> {
   const source = await FileSource.open(path);
   let keepOpen = false;
   try {
@@ -24,6 +30,7 @@ export async function openSlide(path: string): Promise<Slide> {
     const driver = drivers.find((d) => d.detect(probe));
     if (!driver) throw new SlideError('UNSUPPORTED_FORMAT', 'unsupported format: not a TIFF, SVS, NDPI or DICOM slide');
     const slide = await driver.open(probe);
+    if (options.cacheBytes !== undefined && slide instanceof TiledSlide) slide.setCacheBudget(options.cacheBytes);
     keepOpen = true;
     return slide;
   } finally {

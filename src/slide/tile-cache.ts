@@ -40,7 +40,7 @@ export class TileCache {
 
   private store(key: string, image: RgbImage): void {
     const size = image.data.length;
-    if (size > this.budgetBytes / 4) return;
+    if (size > this.budgetBytes / 4) return; // also: a zero budget caches nothing
     this.done.set(key, image);
     this.usedBytes += size;
     for (const [oldKey, old] of this.done) {

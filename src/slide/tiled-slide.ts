@@ -35,7 +35,7 @@ export class TiledSlide implements Slide {
   private readonly levels: TileSource[];
   private readonly associated: Map<string, () => Promise<RgbImage>>;
   private readonly closeSource: () => Promise<void>;
-  private readonly cache: TileCache;
+  private cache: TileCache;
   private closed = false;
 
   constructor(parts: TiledSlideParts) {
@@ -45,6 +45,12 @@ export class TiledSlide implements Slide {
     this.associated = parts.associated;
     this.closeSource = parts.close;
     this.cache = new TileCache(parts.cacheBytes ?? DEFAULT_CACHE_BYTES);
+  }
+
+  /** Replaces the decoded-tile cache with one of another budget (0 disables caching). */
+  setCacheBudget(bytes: number): void {
+    this.cache.clear();
+    this.cache = new TileCache(bytes);
   }
 
   /** x and y are level-0 coordinates, width and height are in pixels of `level` (OpenSlide's convention). */

@@ -1,0 +1,118 @@
+/**
+ * npm run bench:read — random 512x512 level-0 regions from a synthetic 40x slide and from
+ * CMU-1-Small-Region.svs, 1 and 2 reads in flight, beside (same run, same regions) OpenSlide and the
+ * decode-only limit (decoding exactly the touched tiles from memory, nothing else). Also the viewer's
+ * raw-JPEG tile path against decode + re-encode.
+ */
+import path from 'node:path';
+import { writeFileSync } from 'node:fs';
+import sharp from 'sharp';
+import { openSlide, type Slide } from '../src/slide/index.ts';
+import { decodeJpeg } from '../src/slide/codecs/jpeg.ts';
+import { writeSyntheticSlide } from '../src/slide/synthetic/index.ts';
+import { ensureOpenSlide, fileExists, fixturesDir, outputDir, progress, runPython, seededRandom, table, timed } from './support.ts';
+
+const REGION = 512;
+const REGIONS = Number(process.env.PATHBOX_BENCH_REGIONS ?? 150);
+type Region = [number, number, number, number];
+
+async function syntheticSlide(): Promise<string> {
+  const file = path.join(outputDir(), 'synthetic-40x-40000x30000-seed7.svs');
+  if (!fileExists(file)) {
+    progress('writing the synthetic 40x reference slide (40000 x 30000, seed 7) ...');
+    await writeSyntheticSlide(file, { width: 40000, height: 30000, seed: 7, mpp: 0.25 });
+  }
+  return file;
+}
+
+function randomRegions(width: number, height: number, seed: number): Region[] {
+  const random = seededRandom(seed);
+  return Array.from({ length: REGIONS }, () => [
+    Math.floor(random() * (width - REGION)), Math.floor(random() * (height - REGION)), REGION, REGION,
+  ] as Region);
+}
+
+/** The complete JPEGs of the tiles each region touches, read into memory before timing. */
+async function touchedTiles(slide: Slide, regions: Region[]): Promise<Buffer[][]> {
+  const { tileWidth, tileHeight, width, height } = slide.metadata.levels[0];
+  const out: Buffer[][] = [];
+  for (const [x, y, w, h] of regions) {
+    const tiles: Buffer[] = [];
+    for (let row = Math.floor(y / tileHeight); row <= Math.min(Math.ceil(height / tileHeight), Math.ceil((y + h) / tileHeight)) - 1; row++) {
+      for (let col = Math.floor(x / tileWidth); col <= Math.min(Math.ceil(width / tileWidth), Math.ceil((x + w) / tileWidth)) - 1; col++) {
+        const raw = await slide.readRawJpegTile(0, col, row);
+        if (raw) tiles.push(raw.data);
+      }
+    }
+    out.push(tiles);
+  }
+  return out;
+}
+
+interface Row { slide: string; inFlight: number; reader: string; seconds: number }
+
+async function measure(name: string, file: string, regions: Region[], haveOpenSlide: boolean): Promise<Row[]> {
+  const rows: Row[] = [];
+  const probe = await openSlide(file);
+  const tiles = await touchedTiles(probe, regions);
+  await probe.close();
+  for (const inFlight of [1, 2]) {
+    progress(`${name}: ${regions.length} regions, ${inFlight} in flight ...`);
+    const slide = await openSlide(file); // fresh: no tiles cached from an earlier pass
+    rows.push({ slide: name, inFlight, reader: 'pathbox', seconds: await timed(regions, inFlight, ([x, y, w, h]) => slide.readRegion(0, x, y, w, h)) });
+    await slide.close();
+    const indexes = regions.map((_, i) => i);
+    rows.push({ slide: name, inFlight, reader: 'decode-only', seconds: await timed(indexes, inFlight, (i) => Promise.all(tiles[i].map((t) => decodeJpeg(t)))) });
+    if (haveOpenSlide) {
+      const { seconds } = runPython<{ seconds: number }>('openslide-reference.py', { file, regions, inFlight });
+      rows.push({ slide: name, inFlight, reader: 'openslide', seconds });
+    }
+  }
+  return rows;
+}
+
+/** Tiles/s of the viewer path: stored JPEG spliced and served, against decode + JPEG re-encode. */
+async function viewerPath(file: string): Promise<{ raw: number; reencode: number }> {
+  const slide = await openSlide(file);
+  const { width, height, tileWidth, tileHeight } = slide.metadata.levels[0];
+  const cols = Math.ceil(width / tileWidth);
+  const rows = Math.ceil(height / tileHeight);
+  const random = seededRandom(11);
+  const picks = Array.from({ length: 400 }, () => [Math.floor(random() * cols), Math.floor(random() * rows)] as [number, number]);
+  const rawSeconds = await timed(picks, 2, ([c, r]) => slide.readRawJpegTile(0, c, r));
+  await slide.close();
+  const fresh = await openSlide(file);
+  const reencodeSeconds = await timed(picks, 2, async ([c, r]) => {
+    const image = await fresh.readRegion(0, c * tileWidth, r * tileHeight, tileWidth, tileHeight);
+    return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).jpeg({ quality: 80 }).toBuffer();
+  });
+  await fresh.close();
+  return { raw: picks.length / rawSeconds, reencode: picks.length / reencodeSeconds };
+}
+
+const haveOpenSlide = ensureOpenSlide();
+if (!haveOpenSlide) progress('OpenSlide is not available: its column stays empty');
+const synthetic = await syntheticSlide();
+const cmu = path.join(fixturesDir, 'slides', 'CMU-1-Small-Region.svs');
+const syntheticMeta = (await openSlide(synthetic)).metadata;
+const rows = await measure('synthetic 40x', synthetic, randomRegions(syntheticMeta.width, syntheticMeta.height, 1), haveOpenSlide);
+if (fileExists(cmu)) rows.push(...(await measure('CMU-1-Small-Region', cmu, randomRegions(2220, 2967, 2), haveOpenSlide)));
+else progress(`${cmu} is missing: CMU-1 rows skipped`);
+
+const mpx = (seconds: number) => (REGIONS * REGION * REGION) / seconds / 1e6;
+const lines: (string | number)[][] = [['slide', 'in flight', 'reader', 'ms/region', 'Mpx/s', 'vs OpenSlide', 'of decode-only']];
+for (const row of rows) {
+  const find = (reader: string) => rows.find((r) => r.slide === row.slide && r.inFlight === row.inFlight && r.reader === reader);
+  const openslide = find('openslide');
+  const limit = find('decode-only')!;
+  lines.push([
+    row.slide, row.inFlight, row.reader, ((row.seconds * 1000) / REGIONS).toFixed(2), mpx(row.seconds).toFixed(1),
+    openslide ? `${(openslide.seconds / row.seconds).toFixed(2)}x` : '-',
+    `${((limit.seconds / row.seconds) * 100).toFixed(0)}%`,
+  ]);
+}
+const viewer = await viewerPath(synthetic);
+console.log(`bench:read — ${REGIONS} random ${REGION}x${REGION} level-0 regions per slide (x OpenSlide = its time / this reader's time)`);
+console.log(table(lines));
+console.log(`viewer tiles (synthetic, 2 in flight): raw JPEG path ${viewer.raw.toFixed(0)} tiles/s, decode+re-encode ${viewer.reencode.toFixed(0)} tiles/s (${(viewer.raw / viewer.reencode).toFixed(1)}x)`);
+writeFileSync(path.join(outputDir(), 'read.json'), JSON.stringify({ regions: REGIONS, rows, viewer }, null, 2));
