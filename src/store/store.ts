@@ -138,6 +138,25 @@ export class Store {
     })();
   }
 
+  // ---- ingest bookkeeping ---------------------------------------------------------------------------
+
+  /** Whether ingest already handled this exact file version (same path, size and mtime). */
+  isIngested(filePath: string, sizeBytes: number, mtimeMs: number): boolean {
+    return !!this.db.prepare('SELECT 1 FROM ingest_files WHERE path = ? AND size_bytes = ? AND mtime_ms = ?').get(filePath, sizeBytes, Math.trunc(mtimeMs));
+  }
+
+  /** Records a new slide (or finds its twin by content) and remembers the file version, atomically. */
+  ingest(slide: NewSlide, mtimeMs: number): { slide: SlideRow; created: boolean } {
+    return this.db.transaction(() => {
+      const outcome = this.addSlide(slide);
+      this.db.prepare(`INSERT INTO ingest_files (path, size_bytes, mtime_ms, sha256, slide_id) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (path) DO UPDATE SET size_bytes = excluded.size_bytes, mtime_ms = excluded.mtime_ms, sha256 = excluded.sha256,
+        slide_id = excluded.slide_id, seen_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`)
+        .run(slide.path, slide.sizeBytes, Math.trunc(mtimeMs), slide.sha256, outcome.slide.id);
+      return outcome;
+    })();
+  }
+
   // ---- jobs ---------------------------------------------------------------------------------------
 
   getJob(id: number): JobRow | undefined {
