@@ -1,9 +1,10 @@
 import { isSlideError } from '../slide/index.ts';
 import { UsageError } from './args.ts';
 import type { Command } from './command.ts';
+import { analysisCommands } from './analysis-commands.ts';
 import { slideCommands } from './slide-commands.ts';
 
-const commands: Command[] = [...slideCommands];
+const commands: Command[] = [...slideCommands, ...analysisCommands];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.usage.length));

@@ -1,0 +1,7 @@
+/** The analysis stage's public surface: one slide in, a finding, heatmap and regions out. */
+export { analyzeSlide } from './pipeline.ts';
+export type { AnalysisResult, AnalyzeOptions } from './pipeline.ts';
+export { ResolutionError } from './resolution.ts';
+export { renderHeatmapPng, rampColour } from './heatmap.ts';
+export type { HeatmapGrid } from './heatmap.ts';
+export type { Roi } from './rois.ts';

@@ -1,0 +1,77 @@
+import sharp from 'sharp';
+import type { Slide } from '../slide/index.ts';
+import type { GridTile, TileGrid } from './grid.ts';
+
+export interface PatchBatch {
+  tiles: GridTile[];
+  /** Interleaved RGB, `tiles.length` patches of inputSize x inputSize. */
+  rgb: Uint8Array;
+}
+
+export interface PatchReaderOptions {
+  inputSize: number;
+  batchSize: number;
+  /** Tiles read and resized at once (the decode work runs on libuv's threads). */
+  readConcurrency: number;
+  /** Batches ready ahead of inference; reading pauses when this many wait (back-pressure, bounded memory). */
+  maxReadyBatches: number;
+  signal?: AbortSignal;
+  /** Milliseconds spent reading and resizing, summed over tiles (can exceed wall time: reads overlap). */
+  onReadTime?: (ms: number) => void;
+}
+
+/**
+ * Reads the grid's tiles in parallel and hands them out as batches while inference runs on earlier ones.
+ * At most maxReadyBatches batches plus readConcurrency tiles are in memory whatever the slide's size.
+ */
+export async function* patchBatches(slide: Slide, grid: TileGrid, options: PatchReaderOptions): AsyncGenerator<PatchBatch> {
+  const { inputSize, batchSize } = options;
+  const patchBytes = inputSize * inputSize * 3;
+  const batches = Math.ceil(grid.tiles.length / batchSize);
+  const ready = new Map<number, Promise<PatchBatch>>();
+  let nextToStart = 0;
+
+  const readBatch = async (b: number): Promise<PatchBatch> => {
+    const tiles = grid.tiles.slice(b * batchSize, (b + 1) * batchSize);
+    const rgb = new Uint8Array(tiles.length * patchBytes);
+    let next = 0;
+    const worker = async () => {
+      while (next < tiles.length) {
+        const i = next++;
+        options.signal?.throwIfAborted();
+        const started = performance.now();
+        const patch = await readPatch(slide, grid, tiles[i], inputSize);
+        options.onReadTime?.(performance.now() - started);
+        rgb.set(patch, i * patchBytes);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(options.readConcurrency, tiles.length) }, worker));
+    return { tiles, rgb };
+  };
+
+  const fill = () => {
+    while (nextToStart < batches && ready.size < options.maxReadyBatches) {
+      const promise = readBatch(nextToStart);
+      promise.catch(() => {}); // surfaced when awaited below; avoids an unhandled rejection meanwhile
+      ready.set(nextToStart++, promise);
+    }
+  };
+
+  for (let b = 0; b < batches; b++) {
+    fill();
+    const batch = await ready.get(b)!;
+    ready.delete(b);
+    fill();
+    yield batch;
+  }
+}
+
+/** One tile at the model's input size: read at the planned level, resized when the level's scale differs. */
+export async function readPatch(slide: Slide, grid: TileGrid, tile: GridTile, inputSize: number): Promise<Buffer> {
+  const image = await slide.readRegion(grid.level, tile.x, tile.y, grid.readSize, grid.readSize);
+  if (grid.readSize === inputSize) return image.data;
+  return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
+    .resize(inputSize, inputSize, { fit: 'fill', kernel: 'linear' })
+    .raw()
+    .toBuffer();
+}
