@@ -2,9 +2,10 @@ import { isSlideError } from '../slide/index.ts';
 import { UsageError } from './args.ts';
 import type { Command } from './command.ts';
 import { analysisCommands } from './analysis-commands.ts';
+import { daemonCommands } from './daemon-commands.ts';
 import { slideCommands } from './slide-commands.ts';
 
-const commands: Command[] = [...slideCommands, ...analysisCommands];
+const commands: Command[] = [...slideCommands, ...analysisCommands, ...daemonCommands];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.usage.length));

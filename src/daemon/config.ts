@@ -126,9 +126,10 @@ function applyOverrides(raw: Record<string, unknown>, o: ConfigOverrides): Recor
 
 /** The demo's embedded defaults: everything under ./var, dashboard on localhost. */
 export function demoConfig(root: string, overrides: ConfigOverrides = {}): Config {
+  const given = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as ConfigOverrides;
   return loadConfig(null, {
     dataDir: path.join(root, 'var'),
-    inboxes: [path.join(root, 'var', 'inbox')],
-    ...overrides,
+    inboxes: [path.join(root, given.dataDir ?? 'var', 'inbox')],
+    ...given,
   });
 }

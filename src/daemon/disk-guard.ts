@@ -14,15 +14,19 @@ export interface DiskState {
  */
 export class DiskGuard {
   private readonly path: string;
-  private readonly pauseBelow: number;
-  private readonly resumeAbove: number;
+  private pauseBelow = 0;
+  private resumeAbove = 0;
   state: DiskState;
 
   constructor(path: string, pauseBelowMB: number, resumeAboveMB: number) {
     this.path = path;
+    this.configure(pauseBelowMB, resumeAboveMB);
+    this.state = { path, freeBytes: 0, totalBytes: 0, paused: false, reason: null };
+  }
+
+  configure(pauseBelowMB: number, resumeAboveMB: number): void {
     this.pauseBelow = pauseBelowMB * 1024 * 1024;
     this.resumeAbove = resumeAboveMB * 1024 * 1024;
-    this.state = { path, freeBytes: 0, totalBytes: 0, paused: false, reason: null };
   }
 
   /** Measures and updates the state; returns true when it changed (the caller logs and audits). */

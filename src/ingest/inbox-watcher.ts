@@ -12,6 +12,8 @@ export interface IngestOptions {
   pollMs: number;
   /** Non-null (the reason) while ingest must pause, e.g. the disk guard. */
   pausedBecause?: () => string | null;
+  /** Called after a new readable slide was queued. */
+  onQueued?: () => void;
   logger: Logger;
 }
 
@@ -142,9 +144,9 @@ export class InboxWatcher {
       rejectedReason = e instanceof Error ? e.message : String(e);
     }
     const sha256 = await sha256Files(candidate.files);
-    const { slide, created } = this.store.ingest({
+    const { slide, created } = this.store.ingest(candidate.key, {
       sha256,
-      path: candidate.key,
+      path: candidate.openPath,
       sizeBytes: candidate.sizeBytes,
       vendor: metadata?.vendor ?? null,
       width: metadata?.width ?? null,
@@ -158,6 +160,9 @@ export class InboxWatcher {
     const log = { slideId: slide.id, sha256, file: candidate.key };
     if (!created) this.options.logger.info(log, 'already known content; not analysed again');
     else if (rejectedReason) this.options.logger.warn({ ...log, reason: rejectedReason }, 'not a readable slide; recorded as rejected');
-    else this.options.logger.info(log, 'new slide queued');
+    else {
+      this.options.logger.info(log, 'new slide queued');
+      this.options.onQueued?.();
+    }
   }
 }

@@ -125,6 +125,21 @@ export class Store {
     return counts;
   }
 
+  /**
+   * Hands a running job back to the queue without counting the attempt: a graceful stop (SIGTERM)
+   * checkpoints the slide instead of failing it.
+   */
+  releaseJob(jobId: number, owner: string): boolean {
+    return this.db.transaction(() => {
+      const job = this.getJob(jobId);
+      if (!job || job.state !== 'running' || job.leaseOwner !== owner) return false;
+      this.db.prepare("UPDATE jobs SET state = 'queued', attempts = MAX(0, attempts - 1), lease_owner = NULL, lease_expires_at = NULL, not_before = NULL WHERE id = ?").run(jobId);
+      this.db.prepare("UPDATE slides SET state = 'queued', updated_at = ? WHERE id = ?").run(now(), job.slideId);
+      this.logEvent('analysis', 'job.released', `slide:${job.slideId}`, { jobId });
+      return true;
+    })();
+  }
+
   /** Puts a failed or quarantined slide back in the queue (an operator's decision, audited). */
   retrySlide(id: number, actor: string): JobRow {
     return this.db.transaction(() => {
@@ -145,14 +160,17 @@ export class Store {
     return !!this.db.prepare('SELECT 1 FROM ingest_files WHERE path = ? AND size_bytes = ? AND mtime_ms = ?').get(filePath, sizeBytes, Math.trunc(mtimeMs));
   }
 
-  /** Records a new slide (or finds its twin by content) and remembers the file version, atomically. */
-  ingest(slide: NewSlide, mtimeMs: number): { slide: SlideRow; created: boolean } {
+  /**
+   * Records a new slide (or finds its twin by content) and remembers the file version, atomically.
+   * `key` is what ingest watches (the file, or a multi-file slide's folder); slide.path is what opens.
+   */
+  ingest(key: string, slide: NewSlide, mtimeMs: number): { slide: SlideRow; created: boolean } {
     return this.db.transaction(() => {
       const outcome = this.addSlide(slide);
       this.db.prepare(`INSERT INTO ingest_files (path, size_bytes, mtime_ms, sha256, slide_id) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (path) DO UPDATE SET size_bytes = excluded.size_bytes, mtime_ms = excluded.mtime_ms, sha256 = excluded.sha256,
         slide_id = excluded.slide_id, seen_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`)
-        .run(slide.path, slide.sizeBytes, Math.trunc(mtimeMs), slide.sha256, outcome.slide.id);
+        .run(key, slide.sizeBytes, Math.trunc(mtimeMs), slide.sha256, outcome.slide.id);
       return outcome;
     })();
   }
