@@ -1,6 +1,7 @@
 import path from 'node:path';
 import sharp from 'sharp';
 import { openSlide, type SlideMetadata } from '../slide/index.ts';
+import { writeSyntheticSlide } from '../slide/synthetic/index.ts';
 import { integer, output, parse, requiredString, UsageError } from './args.ts';
 import type { Command } from './command.ts';
 
@@ -68,4 +69,20 @@ const region: Command = {
   },
 };
 
-export const slideCommands: Command[] = [info, region];
+const makeSynthetic: Command = {
+  name: 'slide make-synthetic',
+  usage: 'pathbox slide make-synthetic --width W --height H --out FILE.svs [--seed N] [--mpp UM] [--json]',
+  summary: 'write an Aperio-style synthetic slide (H&E-like tissue, a label with a fake patient name)',
+  async run(argv) {
+    const args = parse(argv, { width: { type: 'string' }, height: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' }, mpp: { type: 'string' }, json: { type: 'boolean' } });
+    const out = requiredString(args, 'out');
+    const width = integer(args, 'width', undefined, 1, 100_000);
+    const height = integer(args, 'height', undefined, 1, 100_000);
+    const mpp = args.values.mpp === undefined ? undefined : Number(args.values.mpp);
+    if (mpp !== undefined && !(mpp > 0)) throw new UsageError('--mpp must be a positive number');
+    const written = await writeSyntheticSlide(out, { width, height, seed: integer(args, 'seed', 1, 0), mpp });
+    output(args.values.json === true, { out, ...written }, () => `wrote ${out}: ${width} x ${height}, ${written.levels.length} levels, ${(written.bytes / 1e6).toFixed(1)} MB`);
+  },
+};
+
+export const slideCommands: Command[] = [info, region, makeSynthetic];
