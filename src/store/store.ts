@@ -45,6 +45,9 @@ export interface RetryPolicy {
   backoffMs(attempt: number): number;
 }
 
+/** Crashes during one slide's analysis before it is suspected of causing them. */
+const MAX_INTERRUPTIONS = 5;
+
 export const defaultRetryPolicy: RetryPolicy = { backoffMs: (attempt) => Math.min(30_000 * 2 ** (attempt - 1), 30 * 60_000) };
 
 /**
@@ -248,27 +251,37 @@ export class Store {
   }
 
   /**
-   * At start-up: jobs left running by a crash go back to the queue (the crash counts as an attempt, so
-   * a slide that kills the daemon every time ends quarantined instead of looping forever).
+   * At start-up: jobs left running by a crash or power cut go back to the queue without using up an
+   * attempt. A slide interrupted MAX_INTERRUPTIONS times is quarantined instead: it may be what crashes us.
    */
-  recoverInterruptedJobs(retry: RetryPolicy = defaultRetryPolicy): JobRow[] {
+  recoverInterruptedJobs(): JobRow[] {
     return this.db.transaction(() => {
       const interrupted = this.runningJobs();
-      for (const job of interrupted) this.settleFailure(job, 'interrupted (the daemon stopped while analysing)', false, retry, 0);
+      for (const job of interrupted) {
+        const interruptions = job.interruptions + 1;
+        this.db.prepare('UPDATE jobs SET interruptions = ?, attempts = MAX(0, attempts - 1) WHERE id = ?').run(interruptions, job.id);
+        if (interruptions >= MAX_INTERRUPTIONS) {
+          this.endJob(job, 'quarantined', `interrupted ${interruptions} times while analysing (the slide may crash the daemon)`);
+        } else {
+          this.settleFailure({ ...job, attempts: 0 }, 'interrupted (the daemon stopped while analysing)', false, defaultRetryPolicy, 0);
+        }
+      }
       return interrupted.map((j) => this.getJob(j.id)!);
     })();
   }
 
+  /** A job that will not run again: the slide is failed with the reason. */
+  private endJob(job: JobRow, state: 'failed' | 'quarantined', reason: string): void {
+    const at = now();
+    this.db.prepare('UPDATE jobs SET state = ?, error = ?, finished_at = ?, lease_owner = NULL, lease_expires_at = NULL WHERE id = ?').run(state, reason, at, job.id);
+    this.db.prepare("UPDATE slides SET state = 'failed', error = ?, updated_at = ? WHERE id = ?").run(reason, at, job.slideId);
+    this.logEvent('analysis', `job.${state}`, `slide:${job.slideId}`, { jobId: job.id, error: reason });
+  }
+
   private settleFailure(job: JobRow, error: string, permanent: boolean, retry: RetryPolicy, backoffOverrideMs?: number): void {
     const at = now();
-    if (permanent || job.attempts >= job.maxAttempts) {
-      const state = permanent ? 'failed' : 'quarantined';
-      const reason = permanent ? error : `${error} (quarantined after ${job.attempts} attempts)`;
-      this.db.prepare('UPDATE jobs SET state = ?, error = ?, finished_at = ?, lease_owner = NULL, lease_expires_at = NULL WHERE id = ?').run(state, reason, at, job.id);
-      this.db.prepare("UPDATE slides SET state = 'failed', error = ?, updated_at = ? WHERE id = ?").run(reason, at, job.slideId);
-      this.logEvent('analysis', `job.${state}`, `slide:${job.slideId}`, { jobId: job.id, error: reason });
-      return;
-    }
+    if (permanent) return this.endJob(job, 'failed', error);
+    if (job.attempts >= job.maxAttempts) return this.endJob(job, 'quarantined', `${error} (quarantined after ${job.attempts} attempts)`);
     const notBefore = new Date(Date.now() + (backoffOverrideMs ?? retry.backoffMs(job.attempts))).toISOString();
     this.db.prepare("UPDATE jobs SET state = 'queued', error = ?, not_before = ?, lease_owner = NULL, lease_expires_at = NULL WHERE id = ?").run(error, notBefore, job.id);
     this.db.prepare("UPDATE slides SET state = 'queued', updated_at = ? WHERE id = ?").run(at, job.slideId);

@@ -29,6 +29,7 @@ export interface JobRow {
   priority: number;
   attempts: number;
   maxAttempts: number;
+  interruptions: number;
   notBefore: string | null;
   leaseOwner: string | null;
   leaseExpiresAt: string | null;

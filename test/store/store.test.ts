@@ -91,7 +91,19 @@ test('jobs interrupted by a crash go back to the queue at start-up', () => {
   const recovered = reopened.recoverInterruptedJobs();
   assert.equal(recovered.length, 1);
   assert.equal(recovered[0].state, 'queued');
+  assert.equal(recovered[0].attempts, 0, 'a crash does not use up an attempt');
   assert.ok(reopened.claimNextJob('new-daemon', 60_000));
+});
+
+test('a slide interrupted again and again is quarantined: it may be what crashes the daemon', () => {
+  const { store } = freshStore();
+  const { slide } = store.addSlide({ sha256: 'i'.repeat(64), path: '/i', sizeBytes: 1 });
+  for (let crash = 1; crash <= 5; crash++) {
+    assert.ok(store.claimNextJob(`daemon-${crash}`, 60_000), `claim before crash ${crash}`);
+    store.recoverInterruptedJobs();
+  }
+  assert.equal(store.getSlide(slide.id)!.state, 'failed');
+  assert.match(store.getSlide(slide.id)!.error!, /interrupted 5 times/);
 });
 
 test('a database that fails its integrity check is refused and left untouched', () => {

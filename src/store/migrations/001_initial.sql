@@ -27,6 +27,7 @@ CREATE TABLE jobs (
   priority        INTEGER NOT NULL DEFAULT 0,
   attempts        INTEGER NOT NULL DEFAULT 0,
   max_attempts    INTEGER NOT NULL DEFAULT 3,
+  interruptions   INTEGER NOT NULL DEFAULT 0,   -- runs cut short by a crash or power loss (not the slide's fault... usually)
   not_before      TEXT,                         -- retry back-off
   lease_owner     TEXT,
   lease_expires_at TEXT,
