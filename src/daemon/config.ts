@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { mqttConfigSchema } from '../sync/config.ts';
 
 /**
  * The box's configuration: one YAML (or JSON) file, validated at start-up. Every message names the
@@ -9,7 +10,8 @@ import { z } from 'zod';
  */
 export const DEFAULT_CONFIG_FILE = '/etc/pathbox/pathbox.yaml';
 
-const port = z.number().int().min(1).max(65535);
+// 0 asks the OS for a free port (tests).
+const port = z.number().int().min(0).max(65535);
 
 export const configSchema = z.strictObject({
   dataDir: z.string().min(1).default('/var/lib/pathbox'),
@@ -41,14 +43,7 @@ export const configSchema = z.strictObject({
     tlsCert: z.string().optional(),
     tlsKey: z.string().optional(),
   }).prefault({}),
-  mqtt: z.strictObject({
-    url: z.string().regex(/^mqtts?:\/\//, 'must start with mqtt:// or mqtts://').optional(),
-    deviceId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash and underscore only').optional(),
-    ca: z.string().optional(),
-    cert: z.string().optional(),
-    key: z.string().optional(),
-    telemetrySeconds: z.number().min(5).default(60),
-  }).prefault({}),
+  mqtt: mqttConfigSchema.prefault({}),
   hospital: z.strictObject({
     name: z.string().default('County Hospital'),
     logo: z.string().optional(),
@@ -112,6 +107,7 @@ export function loadConfig(file: string | null, overrides: ConfigOverrides = {})
   const base = file ? path.dirname(path.resolve(file)) : process.cwd();
   config.dataDir = path.resolve(base, config.dataDir);
   config.inboxes = config.inboxes.map((inbox) => path.resolve(base, inbox));
+  for (const key of ['ca', 'cert', 'key'] as const) if (config.mqtt[key]) config.mqtt[key] = path.resolve(base, config.mqtt[key]);
   return config;
 }
 

@@ -4,15 +4,18 @@ import { TiffFile } from './tiff/tiff-file.ts';
 import { TiledSlide } from './tiled-slide.ts';
 import { aperioDriver } from './drivers/aperio.ts';
 import { genericTiffDriver, plainTiffDriver } from './drivers/generic-tiff.ts';
+import { ndpiDriver } from './drivers/ndpi.ts';
+import { dicomDriver } from './drivers/dicom.ts';
 import type { FileProbe, Slide, SlideDriver } from './types.ts';
 
 /** Drivers in detection order: specific vendors first, the generic fallbacks last. */
-const drivers: SlideDriver[] = [aperioDriver, genericTiffDriver, plainTiffDriver];
+const drivers: SlideDriver[] = [aperioDriver, ndpiDriver, genericTiffDriver, plainTiffDriver];
 
 /** Registers another format driver ahead of the generic ones (the DICOM and NDPI drivers use this). */
 export function registerDriver(driver: SlideDriver): void {
   drivers.splice(Math.max(0, drivers.length - 2), 0, driver);
 }
+registerDriver(dicomDriver);
 
 export interface OpenOptions {
   /** Budget of the decoded-tile cache in bytes (default 96 MiB; 0 disables it). */

@@ -72,18 +72,32 @@ export class TiledSlide implements Slide {
     const firstRow = Math.max(0, Math.floor(top / source.tileHeight));
     const lastCol = Math.min(Math.ceil(source.width / source.tileWidth), Math.ceil((left + width) / source.tileWidth)) - 1;
     const lastRow = Math.min(Math.ceil(source.height / source.tileHeight), Math.ceil((top + height) / source.tileHeight)) - 1;
-    const tiles: [number, number][] = [];
-    for (let row = firstRow; row <= lastRow; row++) for (let col = firstCol; col <= lastCol; col++) tiles.push([col, row]);
+    const across = Math.max(0, lastCol - firstCol + 1);
+    const tileCount = across * Math.max(0, lastRow - firstRow + 1);
+    // A forged tile size of a few pixels would turn one region into millions of decodes.
+    if (tileCount > LIMITS.maxRegionTiles) {
+      throw new SlideError('TOO_LARGE', `region ${width}x${height} spans ${tileCount} tiles of ${source.tileWidth}x${source.tileHeight}; read it in parts`);
+    }
 
     let next = 0;
+    let failed = false;
     const worker = async (): Promise<void> => {
-      while (next < tiles.length) {
-        const [col, row] = tiles[next++];
-        const tile = await this.tile(level, source, col, row);
+      while (!failed && next < tileCount) {
+        const index = next++;
+        const col = firstCol + (index % across);
+        const row = firstRow + Math.floor(index / across);
+        let tile: RgbImage | null;
+        try {
+          tile = await this.tile(level, source, col, row);
+        } catch (e) {
+          // The region has failed: the other workers stop instead of decoding tiles nobody will see.
+          failed = true;
+          throw e;
+        }
         if (tile) blit(tile, col * source.tileWidth, row * source.tileHeight, left, top, source, out);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(DECODE_PARALLELISM, tiles.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(DECODE_PARALLELISM, tileCount) }, worker));
     return out;
   }
 

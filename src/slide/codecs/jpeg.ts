@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { SlideError } from '../errors.ts';
+import { LIMITS, SlideError } from '../errors.ts';
 import type { RgbImage } from '../types.ts';
 import { toRgb } from './pixels.ts';
 
@@ -28,10 +28,20 @@ export function completeJpeg(tile: Buffer, tables: Buffer | undefined, rgbCompon
   return parts.length === 2 && !rgbComponents ? tile : Buffer.concat(parts);
 }
 
-/** Decodes a complete JPEG to RGB with libjpeg-turbo (via sharp) off the main thread. */
-export async function decodeJpeg(jpeg: Buffer): Promise<RgbImage> {
+/**
+ * Decodes a complete JPEG to RGB with libjpeg-turbo (via sharp) off the main thread. `maxPixels` bounds
+ * the frame the header may declare: libjpeg fills whatever the data lacks, so a few hundred forged bytes
+ * claiming 32767x32767 would otherwise cost gigabytes and minutes.
+ */
+export async function decodeJpeg(jpeg: Buffer, maxPixels: number = LIMITS.maxTilePixels): Promise<RgbImage> {
+  const size = jpegDimensions(jpeg);
+  if (size && size.width * size.height > maxPixels) {
+    throw new SlideError('TOO_LARGE', `JPEG frame ${size.width}x${size.height} exceeds the ${maxPixels} pixels allowed here`);
+  }
   try {
-    const { data, info } = await sharp(jpeg, { failOn: 'error', limitInputPixels: false, sequentialRead: true })
+    // limitInputPixels repeats the bound on libjpeg's own reading of the header, which also finds
+    // frames that the quick marker walk above gives up on.
+    const { data, info } = await sharp(jpeg, { failOn: 'error', limitInputPixels: maxPixels, sequentialRead: true })
       .raw()
       .toBuffer({ resolveWithObject: true });
     return toRgb(data, info.width, info.height, info.channels);

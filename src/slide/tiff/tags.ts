@@ -41,6 +41,8 @@ export const Tag = {
   NdpiFocalPlane: 65424,
   NdpiMcuStarts: 65426,
   NdpiReference: 65427,
+  /** High 32 bits of each NdpiMcuStarts entry (levels whose JPEG exceeds 4 GB). */
+  NdpiMcuStartsHigh: 65432,
   NdpiPropertyMap: 65449,
 } as const;
 

@@ -47,6 +47,18 @@ export class TiffDirectory {
     return this.numbers(tag)[0];
   }
 
+  /**
+   * A tag that must hold a whole number (sizes, counts, enumerations): undefined when absent, and a
+   * typed error when the file stores a fraction or a negative there (a RATIONAL ImageLength, say).
+   */
+  integer(tag: number): number | undefined {
+    const value = this.number(tag);
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
+      throw new SlideError('CORRUPT_STRUCTURE', `TIFF directory ${this.index}: tag ${tag} holds ${value}, not a whole number`);
+    }
+    return value;
+  }
+
   string(tag: number): string | undefined {
     const entry = this.entries.get(tag);
     if (!entry?.bytes || (entry.type !== 2 && entry.type !== 7 && entry.type !== 1)) return undefined;
@@ -89,6 +101,11 @@ export class TiffFile {
   readonly directories: TiffDirectory[] = [];
   /** SubIFDs of each top-level directory, by that directory's index. */
   readonly subDirectories = new Map<number, TiffDirectory[]>();
+  /** Hamamatsu NDPI over 4 GB: 64-bit next-directory offsets and implied high offset bits (see ndpiOffset). */
+  private ndpiMode = false;
+  /** Entries indexed and tag bytes read so far, against LIMITS.maxTiffEntries and maxTiffValueBytes. */
+  private entriesIndexed = 0;
+  private valueBytesRead = 0;
 
   private constructor(source: FileSource, littleEndian: boolean, bigTiff: boolean) {
     this.source = source;
@@ -116,11 +133,33 @@ export class TiffFile {
       if (head.length < 16) throw new SlideError('TRUNCATED', 'truncated file: BigTIFF header');
       first = file.readUint(head, 8, 8);
     } else {
-      first = file.readUint(head, 4, 4);
+      first = (await file.ndpiFirstDirectory(head)) ?? file.readUint(head, 4, 4);
     }
     await file.readChain(first);
     if (file.directories.length === 0) throw new SlideError('CORRUPT_STRUCTURE', 'TIFF has no image directories');
     return file;
+  }
+
+  get ndpi(): boolean {
+    return this.ndpiMode;
+  }
+
+  /**
+   * OpenSlide's NDPI detection: a classic TIFF whose header offset, read as 64 bits, leads to a directory
+   * with the NDPI tag. Only files over 4 GB need it; smaller ones parse correctly as classic TIFF.
+   */
+  private async ndpiFirstDirectory(head: Buffer): Promise<number | null> {
+    if (this.source.size <= 2 ** 32 || head.length < 12) return null;
+    const first = this.readUint(head, 4, 8);
+    this.ndpiMode = true;
+    try {
+      const { directory } = await this.readDirectory(first, 0);
+      if (directory.has(Tag.NdpiFormatFlag)) return first;
+    } catch (e) {
+      if (!(e instanceof SlideError)) throw e;
+    }
+    this.ndpiMode = false;
+    return null;
   }
 
   private async readChain(first: number): Promise<void> {
@@ -150,12 +189,15 @@ export class TiffFile {
     const countSize = this.bigTiff ? 8 : 2;
     const entrySize = this.bigTiff ? 20 : 12;
     const offsetSize = this.bigTiff ? 8 : 4;
+    const nextSize = this.ndpiMode ? 8 : offsetSize;
     const countBytes = await this.source.read(offset, countSize, `TIFF directory at ${offset}`);
     const count = this.readUint(countBytes, 0, countSize);
     if (count === 0 || count > LIMITS.maxIfdEntries) {
       throw new SlideError('CORRUPT_STRUCTURE', `TIFF directory at ${offset} declares ${count} entries`);
     }
-    const body = await this.source.read(offset + countSize, count * entrySize + offsetSize, `TIFF directory at ${offset}`);
+    this.entriesIndexed += count;
+    if (this.entriesIndexed > LIMITS.maxTiffEntries) throw new SlideError('TOO_LARGE', `TIFF directories hold more than ${LIMITS.maxTiffEntries} entries`);
+    const body = await this.source.read(offset + countSize, count * entrySize + nextSize, `TIFF directory at ${offset}`);
     const entries = new Map<number, Entry>();
     for (let i = 0; i < count; i++) {
       const at = i * entrySize;
@@ -167,17 +209,28 @@ export class TiffFile {
       const byteLength = typeSize * valueCount;
       const inlineAt = at + (this.bigTiff ? 12 : 8);
       const inline = byteLength <= offsetSize;
-      const valueOffset = inline ? offset + countSize + inlineAt : this.readUint(body, inlineAt, offsetSize);
+      const valueOffset = inline ? offset + countSize + inlineAt : this.valueOffset(offset, tag, this.readUint(body, inlineAt, offsetSize));
       let bytes: Buffer | null = null;
       if (inline) {
         bytes = body.subarray(inlineAt, inlineAt + byteLength);
       } else if (!LAZY_TAGS.has(tag) && byteLength <= EAGER_VALUE_BYTES) {
+        this.valueBytesRead += byteLength;
+        if (this.valueBytesRead > LIMITS.maxTiffValueBytes) {
+          throw new SlideError('TOO_LARGE', `TIFF tag values exceed ${LIMITS.maxTiffValueBytes} bytes in total (at tag ${tag} of the directory at ${offset})`);
+        }
         bytes = await this.source.read(valueOffset, byteLength, `TIFF tag ${tag} value`);
       }
       entries.set(tag, { type, count: valueCount, valueOffset, bytes });
     }
-    const next = this.readUint(body, count * entrySize, offsetSize);
+    const next = this.readUint(body, count * entrySize, nextSize);
     return { directory: new TiffDirectory(this, index, offset, entries), next };
+  }
+
+  /** NDPI shares some values with the first directory (OpenSlide reuses its offset then); others get implied high bits. */
+  private valueOffset(directoryOffset: number, tag: number, stored: number): number {
+    if (!this.ndpiMode) return stored;
+    if (this.directories[0]?.rawEntry(tag)?.valueOffset === stored) return stored;
+    return ndpiOffset(directoryOffset, stored);
   }
 
   /** Reads an offset/byte-count array, bounded so a forged count cannot exhaust memory. */
@@ -226,4 +279,14 @@ export class TiffFile {
       }
     }
   }
+}
+
+/**
+ * The full offset of a 32-bit NDPI offset stored in the directory at `directoryOffset`: the largest
+ * value with those low bits that lies before the directory (NDPI writes data ahead of its directories).
+ */
+export function ndpiOffset(directoryOffset: number, stored: number): number {
+  const low = stored % 2 ** 32;
+  const candidate = Math.floor(directoryOffset / 2 ** 32) * 2 ** 32 + low;
+  return candidate >= directoryOffset && candidate >= 2 ** 32 ? candidate - 2 ** 32 : candidate;
 }

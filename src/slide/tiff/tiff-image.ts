@@ -14,6 +14,10 @@ const SUPPORTED = new Set<number>([
   Compression.PackBits, Compression.AperioJp2kYcbcr, Compression.AperioJp2kRgb,
 ]);
 
+/** RGBA is the most a slide image carries. */
+const MAX_SAMPLES_PER_PIXEL = 4;
+const STORED_TILE_SLACK = 4;
+
 /**
  * One TIFF image (a pyramid level or an associated image) as a grid of tiles. Stripped images are
  * treated as tiles one strip high and the full width wide, so every image reads the same way.
@@ -37,33 +41,45 @@ export class TiffImage implements TileSource {
     this.file = file;
     this.directory = directory;
     const where = `TIFF directory ${directory.index}`;
-    this.width = directory.number(Tag.ImageWidth) ?? 0;
-    this.height = directory.number(Tag.ImageLength) ?? 0;
+    this.width = directory.integer(Tag.ImageWidth) ?? 0;
+    this.height = directory.integer(Tag.ImageLength) ?? 0;
     if (this.width < 1 || this.height < 1 || this.width > LIMITS.maxDimension || this.height > LIMITS.maxDimension) {
       throw new SlideError('CORRUPT_STRUCTURE', `${where} has an invalid size ${this.width}x${this.height}`);
     }
     this.tiled = directory.has(Tag.TileWidth);
     if (this.tiled) {
-      this.tileWidth = directory.number(Tag.TileWidth) ?? 0;
-      this.tileHeight = directory.number(Tag.TileLength) ?? 0;
+      this.tileWidth = directory.integer(Tag.TileWidth) ?? 0;
+      this.tileHeight = directory.integer(Tag.TileLength) ?? 0;
     } else {
       this.tileWidth = this.width;
-      this.tileHeight = Math.min(this.height, directory.number(Tag.RowsPerStrip) ?? this.height);
+      this.tileHeight = Math.min(this.height, directory.integer(Tag.RowsPerStrip) ?? this.height);
     }
     if (this.tileWidth < 1 || this.tileHeight < 1) throw new SlideError('CORRUPT_STRUCTURE', `${where} has an invalid tile size ${this.tileWidth}x${this.tileHeight}`);
     if (this.tileWidth * this.tileHeight > LIMITS.maxTilePixels) {
       throw new SlideError('TOO_LARGE', `${where}: a ${this.tileWidth}x${this.tileHeight} tile exceeds ${LIMITS.maxTilePixels} pixels`);
     }
-    this.compression = directory.number(Tag.Compression) ?? Compression.None;
+    this.compression = directory.integer(Tag.Compression) ?? Compression.None;
     if (!SUPPORTED.has(this.compression)) throw new SlideError('UNSUPPORTED_COMPRESSION', `unknown TIFF compression ${this.compression}`);
-    this.photometric = directory.number(Tag.Photometric) ?? Photometric.Rgb;
-    this.samplesPerPixel = directory.number(Tag.SamplesPerPixel) ?? 1;
+    this.photometric = directory.integer(Tag.Photometric) ?? Photometric.Rgb;
+    this.samplesPerPixel = directory.integer(Tag.SamplesPerPixel) ?? 1;
+    // Decoders size their output as pixels x samples; a forged count must not multiply that.
+    if (this.samplesPerPixel < 1 || this.samplesPerPixel > MAX_SAMPLES_PER_PIXEL) {
+      throw new SlideError('UNSUPPORTED_COMPRESSION', `${where}: ${this.samplesPerPixel} samples per pixel are not supported`);
+    }
     const bits = directory.numbers(Tag.BitsPerSample);
     if (bits.some((b) => b !== 8)) throw new SlideError('UNSUPPORTED_COMPRESSION', `${bits.join('/')}-bit samples are not supported`);
-    if ((directory.number(Tag.PlanarConfig) ?? 1) !== 1) throw new SlideError('UNSUPPORTED_COMPRESSION', 'planar (separate-plane) TIFF images are not supported');
-    this.predictor = directory.number(Tag.Predictor) ?? 1;
+    if ((directory.integer(Tag.PlanarConfig) ?? 1) !== 1) throw new SlideError('UNSUPPORTED_COMPRESSION', 'planar (separate-plane) TIFF images are not supported');
+    this.predictor = directory.integer(Tag.Predictor) ?? 1;
     this.jpegTables = directory.bytes(Tag.JPEGTables);
     this.colorMap = directory.numbers(Tag.ColorMap);
+  }
+
+  /**
+   * The largest frame a tile's JPEG or JPEG 2000 header may declare. fitTile crops frames larger than the
+   * grid's tile, so some slack is allowed, but not the gigapixels a forged header can claim.
+   */
+  private get maxStoredPixels(): number {
+    return Math.min(LIMITS.maxTilePixels, STORED_TILE_SLACK * this.tileWidth * this.tileHeight);
   }
 
   get tilesAcross(): number {
@@ -101,7 +117,9 @@ export class TiffImage implements TileSource {
     if (!bytes) return null;
     const data = completeJpeg(bytes, this.jpegTables, this.rgbCodedJpeg());
     const size = jpegDimensions(data);
-    if (!size) throw new SlideError('CORRUPT_TILE', `tile (${col},${row}) has no JPEG frame header`);
+    if (!size || size.width < 1 || size.height < 1) throw new SlideError('CORRUPT_TILE', `tile (${col},${row}) has no valid JPEG frame header`);
+    // A stored JPEG of another size than the grid's tile cannot be served as is: the caller re-encodes.
+    if (size.width !== this.tileWidth || size.height !== this.tileHeight) return null;
     return { data, width: size.width, height: size.height };
   }
 
@@ -137,10 +155,10 @@ export class TiffImage implements TileSource {
   private async decodeBytes(bytes: Buffer, width: number, height: number): Promise<RgbImage> {
     switch (this.compression) {
       case Compression.Jpeg:
-        return fitTile(await decodeJpeg(completeJpeg(bytes, this.jpegTables, this.rgbCodedJpeg())), width, height);
+        return fitTile(await decodeJpeg(completeJpeg(bytes, this.jpegTables, this.rgbCodedJpeg()), this.maxStoredPixels), width, height);
       case Compression.AperioJp2kYcbcr:
       case Compression.AperioJp2kRgb:
-        return fitTile(await decodeJpeg2000(bytes, this.compression === Compression.AperioJp2kYcbcr), width, height);
+        return fitTile(await decodeJpeg2000(bytes, this.compression === Compression.AperioJp2kYcbcr, this.maxStoredPixels), width, height);
       default:
         return this.decodeSamples(this.decompress(bytes, width * height * this.samplesPerPixel), width, height);
     }
@@ -157,6 +175,9 @@ export class TiffImage implements TileSource {
         try {
           return inflateSync(bytes, { maxOutputLength: Math.max(expected, 1) });
         } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+            throw new SlideError('CORRUPT_TILE', `Deflate data inflates to more than the ${expected} bytes the tile holds`);
+          }
           throw new SlideError('CORRUPT_TILE', `Deflate data is corrupt: ${(e as Error).message}`, { cause: e });
         }
       case Compression.PackBits:
@@ -170,7 +191,8 @@ export class TiffImage implements TileSource {
     const spp = this.samplesPerPixel;
     const needed = width * height * spp;
     if (raw.length < needed) throw new SlideError('CORRUPT_TILE', `tile decompressed to ${raw.length} bytes, expected ${needed}`);
-    const samples = raw.length === needed ? Buffer.from(raw) : Buffer.from(raw.subarray(0, needed));
+    // Decompressed buffers (and uncompressed reads) are fresh per tile, so they are worked on in place.
+    const samples = raw.subarray(0, needed);
     if (this.predictor === 2) undoHorizontalPredictor(samples, width, height, spp);
     else if (this.predictor !== 1) throw new SlideError('UNSUPPORTED_COMPRESSION', `TIFF predictor ${this.predictor} is not supported`);
     if (this.photometric === Photometric.Palette) return applyPalette(samples, width, height, this.colorMap);
@@ -181,7 +203,7 @@ export class TiffImage implements TileSource {
 }
 
 /** Decoders return the size stored in the codestream; tiles must be exactly the grid's tile size. */
-function fitTile(image: RgbImage, width: number, height: number): RgbImage {
+export function fitTile(image: RgbImage, width: number, height: number): RgbImage {
   if (image.width === width && image.height === height) return image;
   if (image.width < width || image.height < height) {
     // Some writers store truncated edge tiles; pad them with white.
