@@ -31,7 +31,13 @@ test(`SIGKILL ${KILLS} times while ${SLIDES} slides arrive: every slide analysed
   for (let kill = 0; kill < KILLS; kill++) {
     // Slides keep arriving during the first part of the run, while the daemon is up or down.
     if (dropped < SLIDES && random() < 0.6) daemon.drop(files[dropped], `case-${dropped++}.svs`);
-    await new Promise((r) => setTimeout(r, 300 + random() * 2200));
+    if (random() < 0.6) {
+      // Aim at the interesting moment: mid-analysis, while tiles, progress and the lease are being written.
+      await daemon.waitFor('a running job', () => daemon.withStore((s) => s.runningJobs().length > 0), 8000).catch(() => {});
+      await new Promise((r) => setTimeout(r, random() * 1200));
+    } else {
+      await new Promise((r) => setTimeout(r, 300 + random() * 2200));
+    }
     await daemon.kill('SIGKILL');
     if (dropped < SLIDES && random() < 0.3) daemon.drop(files[dropped], `case-${dropped++}.svs`); // arrives while down
     daemon.start();
