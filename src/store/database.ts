@@ -36,7 +36,15 @@ export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
  * is (never "repaired" by us) and the caller refuses to start.
  */
 export function openDatabase(file: string, options: { readonly?: boolean; migrate?: boolean } = {}): Db {
-  const db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+  const damaged = (detail: string, cause?: unknown) => new StoreError('INTEGRITY_FAILED',
+    `database ${file} failed its integrity check (${detail}); it was left untouched. ` +
+    'Restore a backup (pathbox db backup makes them) or move the file aside to start with an empty database.', { cause });
+  let db: Db;
+  try {
+    db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+  } catch (e) {
+    throw isCorruption(e) ? damaged((e as Error).message, e) : e;
+  }
   try {
     db.pragma('busy_timeout = 5000');
     if (!options.readonly) {
@@ -45,17 +53,19 @@ export function openDatabase(file: string, options: { readonly?: boolean; migrat
     }
     db.pragma('foreign_keys = ON');
     const check = db.pragma('quick_check', { simple: true });
-    if (check !== 'ok') {
-      throw new StoreError('INTEGRITY_FAILED',
-        `database ${file} failed its integrity check (${String(check)}); it was left untouched. ` +
-        `Restore a backup (pathbox db backup makes them) or move the file aside to start with an empty database.`);
-    }
+    if (check !== 'ok') throw damaged(String(check));
     if (options.migrate ?? !options.readonly) migrate(db);
     return db;
   } catch (e) {
     db.close();
-    throw e;
+    throw isCorruption(e) ? damaged((e as Error).message, e) : e;
   }
+}
+
+/** SQLite's own verdicts on a damaged file (a page that is not a page, a header that is not SQLite's). */
+function isCorruption(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB');
 }
 
 export function migrate(db: Db, migrations = loadMigrations()): number {

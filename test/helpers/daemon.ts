@@ -13,7 +13,10 @@ export interface DaemonHarness {
   inbox: string;
   configFile: string;
   start(extraArgs?: string[]): ChildProcess;
+  /** Sends a signal and waits for the daemon to exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Sends a signal without waiting (SIGHUP). */
+  signal(signal: NodeJS.Signals): void;
   /** Reads the store (read-only, as `pathbox status` does) while the daemon runs. */
   withStore<T>(read: (store: Store) => T): T;
   waitFor(what: string, predicate: () => boolean, timeoutMs: number): Promise<void>;
@@ -52,7 +55,10 @@ export function daemonHarness(config: Record<string, unknown> = {}): DaemonHarne
       if (!c || c.exitCode !== null || c.signalCode !== null) return;
       const exited = new Promise((resolve) => c.once('exit', resolve));
       c.kill(signal);
+      const timer = setTimeout(() => c.kill('SIGKILL'), 60_000);
       await exited;
+      clearTimeout(timer);
+      if (signal !== 'SIGKILL' && c.signalCode === 'SIGKILL') throw new Error(`the daemon did not exit within 60 s of ${signal}`);
     },
     withStore(read) {
       const store = Store.open(path.join(dataDir, 'pathbox.db'), { readonly: true });
@@ -61,6 +67,9 @@ export function daemonHarness(config: Record<string, unknown> = {}): DaemonHarne
       } finally {
         store.close();
       }
+    },
+    signal(signal) {
+      child?.kill(signal);
     },
     async waitFor(what, predicate, timeoutMs) {
       const deadline = Date.now() + timeoutMs;
