@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { runRgbBatch, type ModelSession } from '../models/index.ts';
+import { runRgbBatch, type ModelManifest, type ModelSession } from '../models/index.ts';
 import { openSlide, type Slide } from '../slide/index.ts';
 import { sha256File } from '../ingest/index.ts';
 import { planGrid } from './grid.ts';
@@ -66,13 +66,9 @@ async function analyzeOpenSlide(slide: Slide, options: AnalyzeOptions, started: 
   const manifest = session.manifest;
   const meta = slide.metadata;
   const notes: string[] = [];
-  const mpp = resolveMpp(meta, options.defaultMpp ?? null);
-  if (mpp.source !== 'file') notes.push(mpp.note);
-
-  const overview = await readOverview(slide, options.overviewSide ?? 2048);
-  const mask = detectTissue(overview.image);
+  const { mpp, overview, mask, grid } = await planAnalysis(slide, manifest, options);
   const inputSize = manifest.input.size.width;
-  const grid = planGrid(meta, mpp.value[0], { mpp: manifest.input.mpp, inputSize }, mask, options.minTissue ?? 0.2);
+  if (mpp.source !== 'file') notes.push(mpp.note);
   if (grid.tiles.length === 0) notes.push('no tissue found: nothing was analysed');
 
   const output = primaryOutput(manifest);
@@ -139,6 +135,15 @@ async function analyzeOpenSlide(slide: Slide, options: AnalyzeOptions, started: 
   };
   if (options.outDir) await writeFile(path.join(options.outDir, 'result.json'), JSON.stringify(result, null, 2));
   return result;
+}
+
+/** Resolution, tissue mask and tile grid of a slide for a model: everything decided before any tile is read. */
+export async function planAnalysis(slide: Slide, manifest: ModelManifest, options: Pick<AnalyzeOptions, 'defaultMpp' | 'overviewSide' | 'minTissue'> = {}) {
+  const mpp = resolveMpp(slide.metadata, options.defaultMpp ?? null);
+  const overview = await readOverview(slide, options.overviewSide ?? 2048);
+  const mask = detectTissue(overview.image);
+  const grid = planGrid(slide.metadata, mpp.value[0], { mpp: manifest.input.mpp, inputSize: manifest.input.size.width }, mask, options.minTissue ?? 0.2);
+  return { mpp, overview, mask, grid };
 }
 
 const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;
