@@ -6,3 +6,4 @@ export { ResolutionError } from './resolution.ts';
 export { renderHeatmapPng, rampColour } from './heatmap.ts';
 export type { HeatmapGrid } from './heatmap.ts';
 export type { Roi } from './rois.ts';
+export { heatmapPng, REGENERABLE_FILES } from './derived-files.ts';
