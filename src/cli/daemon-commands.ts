@@ -5,10 +5,15 @@ import { Daemon, dataPaths } from '../daemon/daemon.ts';
 import { DEFAULT_CONFIG_FILE, demoConfig, loadConfig, type Config, type ConfigOverrides } from '../daemon/config.ts';
 import { createLogger } from '../daemon/logger.ts';
 import { readStatus } from '../daemon/status.ts';
+import { describeSyncStatus } from '../sync/index.ts';
 import { Store } from '../store/index.ts';
 import { writeSyntheticSlide } from '../slide/synthetic/index.ts';
+import { ensureDemoLogin } from '../web/index.ts';
 import { integer, output, parse, requiredString, UsageError, type ParsedArgs } from './args.ts';
 import type { Command } from './command.ts';
+
+/** Time beyond the drain period for closing the web server, sync and database. */
+const STOP_GRACE_MS = 15_000;
 
 const daemonFlags = {
   config: { type: 'string' }, 'data-dir': { type: 'string' }, inbox: { type: 'string', multiple: true },
@@ -66,6 +71,11 @@ const daemon: Command = {
     const box = await Daemon.start(config, logger);
     const stop = async (signal: string) => {
       logger.info({ signal }, 'stopping');
+      // A stop that hangs would leave systemd to SIGKILL us anyway; exit on our own terms first.
+      setTimeout(() => {
+        logger.error('graceful stop took too long; exiting');
+        process.exit(1);
+      }, config.analysis.drainSeconds * 1000 + STOP_GRACE_MS).unref();
       await box.stop();
       process.exit(0);
     };
@@ -79,7 +89,10 @@ const daemon: Command = {
       }
     });
     if (args.values.demo) {
+      const login = await ensureDemoLogin(box.store);
       process.stderr.write(`\npathbox demo running: data in ${config.dataDir}, drop slides into ${config.inboxes[0]}\n` +
+        `dashboard: ${box.dashboardUrl}\n` +
+        (login ? `log in as: ${login.username}  password: ${login.password}  (new password at every demo start)\n` : 'log in with your pathologist account\n') +
         `status: bin/pathbox status --data-dir ${config.dataDir}\nstop with Ctrl-C\n\n`);
     }
     await new Promise(() => {}); // runs until a signal stops it
@@ -87,14 +100,14 @@ const daemon: Command = {
 };
 
 /** Opens a data folder's database for the CLI, with a message a technician can act on when there is none. */
-function openStore(args: ParsedArgs, options: { readonly?: boolean } = {}): Store {
+export function openStore(args: ParsedArgs, options: { readonly?: boolean } = {}): Store {
   const dataDir = dataDirOf(args);
   const file = dataPaths(dataDir).database;
   if (!existsSync(file)) throw new Error(`no pathbox database in ${dataDir} (has the daemon run with --data-dir ${dataDir}?)`);
   return Store.open(file, options);
 }
 
-function dataDirOf(args: ParsedArgs): string {
+export function dataDirOf(args: ParsedArgs): string {
   if (typeof args.values['data-dir'] === 'string') return path.resolve(args.values['data-dir']);
   const file = (args.values.config as string | undefined) ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : null);
   return file ? loadConfig(file).dataDir : path.resolve('var');
@@ -117,6 +130,7 @@ const status: Command = {
       `disk: ${(s.disk.freeBytes / 2 ** 30).toFixed(1)} GiB free of ${(s.disk.totalBytes / 2 ** 30).toFixed(1)} GiB${s.disk.paused ? ` — ${s.disk.reason}` : ''}`,
       ...s.inboxes.filter((i) => i.error).map((i) => `inbox ${i.path}: ${i.error}`),
       `outbox: ${s.outbox.depth} message(s) waiting`,
+      ...describeSyncStatus(s.sync),
       ...(s.errors.length ? ['recent problems:', ...s.errors.map((e) => `  ${e.at} ${e.kind} ${e.subject ?? ''} ${e.message}`)] : []),
     ].join('\n'));
   },

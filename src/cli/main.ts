@@ -3,9 +3,12 @@ import { UsageError } from './args.ts';
 import type { Command } from './command.ts';
 import { analysisCommands } from './analysis-commands.ts';
 import { daemonCommands } from './daemon-commands.ts';
+import { otaCommands } from './ota-commands.ts';
 import { slideCommands } from './slide-commands.ts';
+import { syncCommands } from './sync-commands.ts';
+import { userCommands } from './user-commands.ts';
 
-const commands: Command[] = [...slideCommands, ...analysisCommands, ...daemonCommands];
+const commands: Command[] = [...slideCommands, ...analysisCommands, ...daemonCommands, ...syncCommands, ...userCommands, ...otaCommands];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.usage.length));

@@ -3,6 +3,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { mqttConfigSchema } from '../sync/config.ts';
+import { otaConfigSchema } from '../ota/config.ts';
 
 /**
  * The box's configuration: one YAML (or JSON) file, validated at start-up. Every message names the
@@ -44,6 +45,7 @@ export const configSchema = z.strictObject({
     tlsKey: z.string().optional(),
   }).prefault({}),
   mqtt: mqttConfigSchema.prefault({}),
+  ota: otaConfigSchema,
   hospital: z.strictObject({
     name: z.string().default('County Hospital'),
     logo: z.string().optional(),
@@ -108,6 +110,7 @@ export function loadConfig(file: string | null, overrides: ConfigOverrides = {})
   config.dataDir = path.resolve(base, config.dataDir);
   config.inboxes = config.inboxes.map((inbox) => path.resolve(base, inbox));
   for (const key of ['ca', 'cert', 'key'] as const) if (config.mqtt[key]) config.mqtt[key] = path.resolve(base, config.mqtt[key]);
+  if (config.ota.rootFile) config.ota.rootFile = path.resolve(base, config.ota.rootFile);
   return config;
 }
 

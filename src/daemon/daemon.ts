@@ -3,9 +3,13 @@ import path from 'node:path';
 import { deviceId as machineDeviceId, probeHardware, watchUsb, type UsbWatch } from '../device/index.ts';
 import { InboxWatcher } from '../ingest/index.ts';
 import { ModelRegistry, openModel, type ModelRuntime } from '../models/index.ts';
+import { daemonOtaAgent, type OtaAgent } from '../ota/index.ts';
 import { Store } from '../store/index.ts';
+import { startWebServer, type WebServer } from '../web/index.ts';
+import { SyncClient } from '../sync/index.ts';
 import type { Config } from './config.ts';
 import { DiskGuard } from './disk-guard.ts';
+import { pruneDerivedFiles } from './retention.ts';
 import type { Logger } from './logger.ts';
 import { SystemdNotifier } from './systemd.ts';
 import { AnalysisWorker } from './worker.ts';
@@ -32,6 +36,8 @@ export interface Heartbeat {
 }
 
 const HEARTBEAT_MS = 2000;
+const PRUNE_DAILY_MS = 86_400_000;
+const PRUNE_WHEN_FULL_MS = 600_000;
 
 /**
  * The appliance process: ingest finds slides, the worker analyses them, the disk guard pauses ingest
@@ -47,11 +53,16 @@ export class Daemon {
   private runtime: ModelRuntime | null = null;
   private ingest: InboxWatcher | null = null;
   private worker: AnalysisWorker | null = null;
+  private web: WebServer | null = null;
+  private sync: SyncClient | null = null;
   private usb: UsbWatch | null = null;
+  private ota: OtaAgent | null = null;
+  private hardware: Awaited<ReturnType<typeof probeHardware>> | null = null;
   private readonly usbDevices = new Map<string, Heartbeat['usb'][number]>();
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private readonly startedAt = new Date().toISOString();
   private stopped: Promise<void> | null = null;
+  private lastPrune = 0;
 
   private constructor(config: Config, logger: Logger, store: Store) {
     this.config = config;
@@ -81,8 +92,14 @@ export class Daemon {
   private async boot(): Promise<void> {
     const { config, logger, store } = this;
     for (const job of store.recoverInterruptedJobs()) logger.warn({ jobId: job.id, state: job.state }, 'job interrupted by the last stop recovered');
-    const hardware = await probeHardware();
-    this.runtime = await openModel(config.analysis.model, hardware, { registry: new ModelRegistry(this.paths.models) });
+    const hardware = (this.hardware = await probeHardware());
+    const registry = new ModelRegistry(this.paths.models);
+    this.ota = daemonOtaAgent(config.ota, {
+      dataDir: config.dataDir, store, registry, logger, deviceId: config.mqtt.deviceId ?? (await machineDeviceId().catch(() => 'unidentified')),
+      activation: { betweenSlides: (fn) => (this.worker ? this.worker.betweenSlides(fn) : fn()), serve: (id) => this.serveModel(id, registry) },
+    });
+    await this.ota.installer.scrub();
+    this.runtime = await openModel(config.analysis.model, hardware, { registry });
     const m = this.runtime.bundle.manifest;
     logger.info({ model: `${m.id}@${m.version}`, variant: this.runtime.selection.variant.name, reasons: this.runtime.selection.reasons }, 'model ready');
     store.logEvent('system', 'daemon.start', null, { pid: process.pid, model: `${m.id}@${m.version}` });
@@ -91,6 +108,7 @@ export class Daemon {
     const syncDeviceId = config.mqtt.url ? (config.mqtt.deviceId ?? (await machineDeviceId())) : null;
     this.worker = new AnalysisWorker({
       store, logger, resultsDir: this.paths.results, model: () => this.runtime!, defaultMpp: config.analysis.defaultMpp, syncDeviceId,
+      onAnalysed: (outcome) => void this.ota?.recordAnalysis(outcome),
     });
     this.ingest = new InboxWatcher(store, {
       inboxes: config.inboxes,
@@ -101,6 +119,21 @@ export class Daemon {
       onQueued: () => this.worker?.wake(),
     });
     this.worker.start();
+    await this.ota.start();
+    this.web = await startWebServer({
+      store, logger, dataDir: config.dataDir, host: config.http.host, port: config.http.port, hospital: config.hospital,
+      tls: config.http.tlsCert && config.http.tlsKey ? { cert: config.http.tlsCert, key: config.http.tlsKey } : undefined,
+      heartbeatFile: this.paths.heartbeat, modelsDir: this.paths.models, mqtt: { url: config.mqtt.url, deviceId: syncDeviceId ?? undefined },
+    });
+    logger.info({ url: this.web.url }, 'dashboard listening');
+    if (config.mqtt.url && syncDeviceId) {
+      const models = () => (this.runtime ? [{ id: this.runtime.bundle.manifest.id, version: this.runtime.bundle.manifest.version, variant: this.runtime.selection.variant.name }] : []);
+      this.sync = new SyncClient({
+        config: { ...config.mqtt, url: config.mqtt.url }, deviceId: syncDeviceId, store, logger,
+        facts: { dataDir: config.dataDir, startedAt: Date.parse(this.startedAt), models },
+      });
+      this.sync.start();
+    }
     this.ingest.start();
     this.usb = await watchUsb((change) => {
       const key = `${change.device.vendorId}:${change.device.productId}@${change.device.location}`;
@@ -116,6 +149,24 @@ export class Daemon {
 
   get model(): ModelRuntime | null {
     return this.runtime;
+  }
+
+  /** The updater switched `id`: open its active bundle and serve it from the next slide on (called between slides). */
+  private async serveModel(id: string, registry: ModelRegistry): Promise<void> {
+    if (id !== this.runtime?.bundle.manifest.id) return;
+    const started = performance.now();
+    const next = await openModel(this.config.analysis.model, this.hardware!, { registry });
+    const previous = this.runtime;
+    this.runtime = next;
+    await previous.session.release();
+    const ms = Math.round(performance.now() - started);
+    this.logger.info({ model: `${id}@${next.bundle.manifest.version}`, ms }, 'model swapped between slides');
+    this.store.logEvent('ota', 'ota.model.swapped', `model:${id}`, { from: previous.bundle.manifest.version, to: next.bundle.manifest.version, ms });
+  }
+
+  /** Where the dashboard listens, once started. */
+  get dashboardUrl(): string | null {
+    return this.web?.url ?? null;
   }
 
   /** Re-reads what may change without a restart (disk thresholds, log level) after SIGHUP. */
@@ -134,6 +185,7 @@ export class Daemon {
         this.store.logEvent('system', state.paused ? 'disk.paused' : 'disk.resumed', null, { freeBytes: state.freeBytes });
         if (!state.paused) void this.ingest?.scan();
       }
+      await this.pruneWhenDue();
       const r = this.runtime;
       const heartbeat: Heartbeat = {
         pid: process.pid,
@@ -155,16 +207,35 @@ export class Daemon {
     }
   }
 
+  /** Retention: daily, and at once (then every 10 minutes) while the disk guard holds ingest. */
+  private async pruneWhenDue(): Promise<void> {
+    const due = this.disk.state.paused ? PRUNE_WHEN_FULL_MS : PRUNE_DAILY_MS;
+    if (Date.now() - this.lastPrune < due) return;
+    this.lastPrune = Date.now();
+    const freed = await pruneDerivedFiles(this.paths.results, this.config.disk.retentionDays);
+    if (freed.files > 0) {
+      this.logger.info(freed, 'retention removed regenerable files');
+      this.store.logEvent('system', 'retention.pruned', null, freed);
+    }
+  }
+
   /** Graceful stop: no new work, the running slide drains or is checkpointed, then everything closes. */
   stop(drainMs = this.config.analysis.drainSeconds * 1000): Promise<void> {
     this.stopped ??= (async () => {
+      const step = async (name: string, action: () => Promise<void> | void) => {
+        this.logger.debug({ step: name }, 'stopping');
+        await action();
+      };
       this.notifier.stopping();
       this.notifier.stopWatchdog();
       if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-      await this.ingest?.stop();
-      await this.worker?.stop(drainMs);
-      await this.usb?.stop();
-      await this.runtime?.session.release();
+      await step('web', () => this.web?.close());
+      await step('ingest', () => this.ingest?.stop());
+      await step('ota', () => this.ota?.stop());
+      await step('worker', () => this.worker?.stop(drainMs));
+      await step('sync', () => this.sync?.stop());
+      await step('usb', () => this.usb?.stop());
+      await step('model', () => this.runtime?.session.release());
       this.store.logEvent('system', 'daemon.stop', null, { pid: process.pid });
       this.store.close();
       this.logger.info('stopped');

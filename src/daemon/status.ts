@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Store } from '../store/index.ts';
+import { readSyncStatus, type SyncStatus } from '../sync/index.ts';
 import { dataPaths, type Heartbeat } from './daemon.ts';
 import { diskSpace } from './disk-guard.ts';
 
@@ -15,6 +16,8 @@ export interface BoxStatus {
   inboxes: Heartbeat['inboxes'];
   usb: Heartbeat['usb'];
   outbox: { depth: number };
+  /** Cloud sync: second opinions and their answers, bytes sent per slide against its size (null before sync's migration). */
+  sync: SyncStatus | null;
   errors: { at: string; kind: string; subject: string | null; message: string }[];
 }
 
@@ -44,6 +47,7 @@ export async function readStatus(dataDir: string): Promise<BoxStatus> {
       inboxes: heartbeat?.inboxes ?? [],
       usb: running ? heartbeat!.usb : [],
       outbox: { depth: store.outboxDepth() },
+      sync: readSyncStatus(store),
       errors: store.recentEvents({ kinds: ['job.failed', 'job.quarantined', 'slide.rejected', 'disk.paused'], limit: 10 }).map((e) => ({
         at: e.at, kind: e.kind, subject: e.subject,
         message: String((e.details as { error?: string; reason?: string } | null)?.error ?? (e.details as { reason?: string } | null)?.reason ?? ''),

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { analyzeSlide, ResolutionError } from '../analysis/index.ts';
-import type { ModelRuntime } from '../models/index.ts';
+import { isModelBundleError, type ModelRuntime } from '../models/index.ts';
 import { isSlideError } from '../slide/index.ts';
 import type { JobRow, Store } from '../store/index.ts';
 import { resultMessage } from '../sync/messages.ts';
@@ -19,6 +19,8 @@ export interface WorkerOptions {
   syncDeviceId: string | null;
   leaseMs?: number;
   idleMs?: number;
+  /** Told after each analysis how the model did (the OTA trial window); slide errors are not the model's. */
+  onAnalysed?: (outcome: { modelId: string; version: string; ok: boolean; detail?: string }) => void;
 }
 
 const PROGRESS_EVERY_MS = 500;
@@ -34,6 +36,9 @@ export class AnalysisWorker {
   private current: { job: JobRow; abort: AbortController } | null = null;
   private wakeUp: (() => void) | null = null;
   private loop: Promise<void> | null = null;
+  /** Set while something must run between two slides (a model swap); the loop claims nothing until it settles. */
+  private exclusive: Promise<unknown> | null = null;
+  private idleWaiters: (() => void)[] = [];
   lastBeat = Date.now();
 
   constructor(options: WorkerOptions) {
@@ -51,6 +56,23 @@ export class AnalysisWorker {
 
   get runningJob(): JobRow | null {
     return this.current?.job ?? null;
+  }
+
+  /** Runs `fn` once the running slide (if any) is finished, before the next one is claimed. */
+  async betweenSlides<T>(fn: () => Promise<T>): Promise<T> {
+    const previous = this.exclusive;
+    const turn = (async () => {
+      await previous?.catch(() => {});
+      while (this.current) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      return fn();
+    })();
+    this.exclusive = turn;
+    try {
+      return await turn;
+    } finally {
+      if (this.exclusive === turn) this.exclusive = null;
+      this.wake();
+    }
   }
 
   /**
@@ -75,6 +97,10 @@ export class AnalysisWorker {
     const leaseMs = this.options.leaseMs ?? 120_000;
     while (!this.stopping) {
       this.lastBeat = Date.now();
+      if (this.exclusive) {
+        await this.exclusive.catch(() => {});
+        continue;
+      }
       const job = store.claimNextJob(this.owner, leaseMs);
       if (!job) {
         await new Promise<void>((resolve) => {
@@ -95,6 +121,7 @@ export class AnalysisWorker {
         logger.error({ err: e, jobId: job.id }, 'worker error');
       } finally {
         this.current = null;
+        for (const resolve of this.idleWaiters.splice(0)) resolve();
       }
     }
   }
@@ -136,6 +163,7 @@ export class AnalysisWorker {
       });
       if (stored) log.info({ finding: result.finding.label, score: result.finding.score, ms: result.timings.totalMs }, 'analysis done');
       else log.warn('job was taken back while analysing; result discarded');
+      this.options.onAnalysed?.({ modelId: result.model.id, version: result.model.version, ok: true });
     } catch (e) {
       if (signal.aborted) {
         store.releaseJob(job.id, this.owner);
@@ -147,6 +175,8 @@ export class AnalysisWorker {
       const reason = e instanceof Error ? e.message : String(e);
       const after = store.failJob(job.id, this.owner, reason, { permanent });
       log.warn({ reason, state: after?.state }, 'analysis failed');
+      const { id, version } = runtime.bundle.manifest;
+      if (isModelBundleError(e)) this.options.onAnalysed?.({ modelId: id, version, ok: false, detail: reason });
     }
   }
 }

@@ -9,6 +9,8 @@ export {
   isPlainBundlePath,
   MANIFEST_FILE,
   manifestSchema,
+  MODEL_ID_PATTERN,
+  SEMVER_PATTERN,
   parseManifest,
   parseManifestText,
   type ExecutionProviderName,
@@ -35,6 +37,7 @@ export {
 } from './inference.ts';
 export { inputShape, rgbToInputTensor, type InputTensorData } from './preprocess.ts';
 export { ModelRegistry, type ActivePointer, type InstalledBundle, type InstalledEntry } from './registry.ts';
+export { fsyncPath, replaceFileDurably, writeFileDurably } from './durable-files.ts';
 export { builtInBundleDir, builtInModelsDir, ensureBuiltInModels } from './built-in.ts';
 export { compareSemver } from './semver.ts';
 export { openModel, type ModelRuntime } from './runtime.ts';

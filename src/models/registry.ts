@@ -6,11 +6,12 @@
  * renamed into place, so a half-copied or failing bundle is never visible as installed.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { loadBundle, type ModelBundle, readBundleManifest } from './bundle.ts';
 import { resolveBundleFile } from './bundle-files.ts';
+import { fsyncPath, replaceFileDurably, writeFileDurably } from './durable-files.ts';
 import { errorMessage, isModelBundleError, ModelBundleError } from './errors.ts';
 import { bundleFiles, MODEL_ID_PATTERN, type ModelManifest, SEMVER_PATTERN } from './manifest.ts';
 import type { SelfTestResult } from './self-test.ts';
@@ -24,6 +25,8 @@ const activePointerSchema = z.strictObject({
   version: z.string().regex(SEMVER_PATTERN),
   releaseCounter: z.int().nonnegative(),
   activatedAt: z.string(),
+  /** The version that served before this one: kept installed (GC spares it) so a rollback has somewhere to go. */
+  previousVersion: z.string().regex(SEMVER_PATTERN).optional(),
 });
 export type ActivePointer = z.infer<typeof activePointerSchema>;
 
@@ -39,25 +42,6 @@ export interface InstalledBundle {
 export type InstalledEntry =
   | ({ ok: true } & InstalledBundle)
   | { ok: false; id: string; version: string; dir: string; active: boolean; error: ModelBundleError };
-
-async function fsyncPath(p: string): Promise<void> {
-  const handle = await open(p, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function writeDurably(file: string, data: Uint8Array | string): Promise<void> {
-  const handle = await open(file, 'wx');
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 async function isDirectory(p: string): Promise<boolean> {
   try {
@@ -124,24 +108,69 @@ export class ModelRegistry {
   /**
    * Makes an installed version the one that serves. The version is verified completely first (loadBundle),
    * so a bundle damaged on disk since it was installed is refused and the previous version stays active.
+   * The version serving until now becomes `previousVersion` unless `options.previousVersion` says otherwise
+   * (a rollback passes null: the failed version is not worth keeping).
    */
-  async setActive(id: string, version: string): Promise<ModelBundle> {
+  async setActive(id: string, version: string, options: { previousVersion?: string | null } = {}): Promise<ModelBundle> {
     const dir = this.bundleDir(id, version);
     if (!(await isDirectory(dir))) throw new ModelBundleError('NOT_INSTALLED', `${id} ${version} is not installed in ${this.root}`);
     const bundle = await loadBundle(dir);
     this.checkPlacement(id, version, bundle.manifest);
-    const pointer: ActivePointer = { id, version, releaseCounter: bundle.manifest.releaseCounter, activatedAt: new Date().toISOString() };
-    const idDir = path.join(this.root, id);
-    const temp = path.join(idDir, `.${ACTIVE_FILE}.${process.pid}.${randomBytes(4).toString('hex')}`);
-    try {
-      await writeDurably(temp, `${JSON.stringify(pointer, null, 2)}\n`);
-      await rename(temp, path.join(idDir, ACTIVE_FILE));
-    } catch (e) {
-      await rm(temp, { force: true });
-      throw e;
-    }
-    await fsyncPath(idDir);
+    const current = await this.readPointer(id).catch(() => null);
+    const previousVersion = options.previousVersion === undefined
+      ? (current && current.version !== version ? current.version : current?.previousVersion)
+      : options.previousVersion ?? undefined;
+    const pointer: ActivePointer = {
+      id, version, releaseCounter: bundle.manifest.releaseCounter, activatedAt: new Date().toISOString(),
+      ...(previousVersion && previousVersion !== version ? { previousVersion } : {}),
+    };
+    await replaceFileDurably(path.join(this.root, id, ACTIVE_FILE), `${JSON.stringify(pointer, null, 2)}\n`);
     return bundle;
+  }
+
+  /**
+   * Removes the active pointer, so the model id falls back to its built-in bundle: the rollback of a first
+   * installed version, which has no previous version to return to.
+   */
+  async clearActive(id: string): Promise<void> {
+    const idDir = path.dirname(this.bundleDir(id, '0.0.0'));
+    await rm(path.join(idDir, ACTIVE_FILE), { force: true });
+    if (await isDirectory(idDir)) await fsyncPath(idDir);
+  }
+
+  /** Deletes an installed version that is neither active nor previous (a release that was rolled back). */
+  async remove(id: string, version: string): Promise<void> {
+    const pointer = await this.readPointer(id);
+    if (pointer?.version === version || pointer?.previousVersion === version) {
+      throw new ModelBundleError('INSTALL_CONFLICT', `${id} ${version} is the ${pointer.version === version ? 'active' : 'previous'} version and is kept`);
+    }
+    await rm(this.bundleDir(id, version), { recursive: true, force: true });
+    await fsyncPath(path.join(this.root, id)).catch(() => {});
+  }
+
+  /** The active-version pointer of a model id as stored, or null when none was ever activated. */
+  activePointer(id: string): Promise<ActivePointer | null> {
+    return this.readPointer(id);
+  }
+
+  /**
+   * Removes installed versions of `id` other than the active and the previous one, and staging directories
+   * left by an interrupted install. Returns the removed versions.
+   */
+  async collectGarbage(id: string): Promise<string[]> {
+    const pointer = await this.readPointer(id);
+    const keep = new Set([pointer?.version, pointer?.previousVersion].filter((v): v is string => !!v));
+    const idDir = path.join(this.root, id);
+    const removed: string[] = [];
+    for (const name of await listDirectories(idDir)) {
+      // Without an active version nothing installed is known to be unused.
+      const stale = name.startsWith(STAGING_PREFIX) || (pointer !== null && SEMVER_PATTERN.test(name) && !keep.has(name));
+      if (!stale) continue;
+      await rm(path.join(idDir, name), { recursive: true, force: true });
+      if (!name.startsWith(STAGING_PREFIX)) removed.push(name);
+    }
+    if (removed.length > 0) await fsyncPath(idDir);
+    return removed;
   }
 
   /**
@@ -166,7 +195,7 @@ export class ModelRegistry {
         const destination = path.join(staging, ...file.split('/'));
         await mkdir(path.dirname(destination), { recursive: true });
         directories.add(path.dirname(destination));
-        await writeDurably(destination, await readFile(source));
+        await writeFileDurably(destination, await readFile(source));
       }
       for (const dir of directories) await fsyncPath(dir);
       const verified = await loadBundle(staging);
