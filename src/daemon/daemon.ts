@@ -3,7 +3,7 @@ import path from 'node:path';
 import { deviceId as machineDeviceId, probeHardware, watchUsb, type UsbWatch } from '../device/index.ts';
 import { InboxWatcher } from '../ingest/index.ts';
 import { ModelRegistry, openModel, type ModelRuntime } from '../models/index.ts';
-import { daemonOtaAgent, type OtaAgent } from '../ota/index.ts';
+import { daemonOtaAgent, handleOtaNudge, type OtaAgent } from '../ota/index.ts';
 import { Store } from '../store/index.ts';
 import { startWebServer, type WebServer } from '../web/index.ts';
 import { SyncClient } from '../sync/index.ts';
@@ -131,6 +131,7 @@ export class Daemon {
       this.sync = new SyncClient({
         config: { ...config.mqtt, url: config.mqtt.url }, deviceId: syncDeviceId, store, logger,
         facts: { dataDir: config.dataDir, startedAt: Date.parse(this.startedAt), models },
+        onOtaNudge: (payload) => void handleOtaNudge(payload).then((verdict) => logger.info({ verdict }, 'update nudge')),
       });
       this.sync.start();
     }

@@ -14,6 +14,8 @@ export interface SyncClientOptions {
   store: Store;
   logger: Logger;
   facts: Omit<TelemetryFacts, 'syncError'>;
+  /** Update nudges go to the OTA agent unparsed: it checks size, form, freshness and replay itself. */
+  onOtaNudge?: (payload: Buffer) => void;
 }
 
 const RELAY_EVERY_MS = 1000;
@@ -99,6 +101,10 @@ export class SyncClient {
   /** Runs before the broker gets our PUBACK, so an answer is stored before the cloud may forget it. */
   private received(topic: string, payload: Buffer): void {
     const { logger } = this.options;
+    if (topic === this.topics.otaFleet || topic === this.topics.otaCommand) {
+      this.options.onOtaNudge?.(payload);
+      return;
+    }
     let json: unknown;
     try {
       json = JSON.parse(payload.toString('utf8'));

@@ -104,7 +104,7 @@ export class MqttConnection {
       this.failures = 0;
       this.lastError = null;
       options.logger.info({ url: options.url, sessionPresent: connack.sessionPresent }, 'connected to the MQTT broker');
-      client.subscribe([this.topics.secondOpinionResponse, this.topics.resultsAck], { qos: 1 }, (err) => {
+      client.subscribe([this.topics.secondOpinionResponse, this.topics.resultsAck, this.topics.otaFleet, this.topics.otaCommand], { qos: 1 }, (err) => {
         if (err) options.logger.error({ err }, 'MQTT subscribe failed');
       });
       void this.publish(this.topics.status, Buffer.from(statusPayload(options.deviceId, 'online', 'connected', options.software)), null, { retain: true })

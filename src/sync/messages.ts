@@ -15,6 +15,9 @@ export function topics(deviceId: string) {
     secondOpinionRequest: `${base}/second-opinion/request`,
     secondOpinionResponse: `${base}/second-opinion/response`,
     otaStatus: `${base}/ota/status`,
+    /** Update nudges: the fleet-wide retained announcement and this box's own commands (never trusted by themselves). */
+    otaFleet: 'pathbox/v1/fleet/ota',
+    otaCommand: `${base}/ota/command`,
   };
 }
 

@@ -3,7 +3,8 @@
  * server on loopback. The vendor publishes a new release of the built-in cellularity model while slides keep
  * arriving: the box installs it between two slides, loses and fails no job, every result names the model
  * that produced it, the swap time is recorded, and the fleet receives signed status reports over MQTT.
- * (The MQTT client does not subscribe to pathbox/v1/fleet/ota yet, so the box finds the release by polling.)
+ * The box learns of the release from the fleet's retained MQTT announcement (a nudge only: what it installs
+ * comes from the signed metadata); its own polling is set far beyond the test's length.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -18,7 +19,7 @@ import { Store } from '../../src/store/index.ts';
 import { projectRoot } from '../helpers/fixtures.ts';
 import { dropIntoInbox, PATHBOX, provisionBox, skipUnlessMosquitto, startCloud, syntheticSlides, tempDir } from '../sync/harness.ts';
 import { RepoServer } from './helpers/repo-server.ts';
-import { addRelease, makeVendor } from './helpers/vendor.ts';
+import { addRelease, makeVendor, publishedMetadata } from './helpers/vendor.ts';
 
 const DEVICE = 'box-ota-e2e';
 
@@ -67,7 +68,7 @@ test('a running box installs a newly published model between two slides and repo
     disk: { pauseBelowMB: 0, resumeAboveMB: 0 },
     http: { host: '127.0.0.1', port: 0 },
     mqtt: { ca: tls.ca, cert: tls.cert, key: tls.key, telemetrySeconds: 60, reconnectMaxSeconds: 2 },
-    ota: { repositoryUrl: server.url, rootFile: vendor.factoryRoot, pollMinutes: 0.02, trialAnalyses: 1 },
+    ota: { repositoryUrl: server.url, rootFile: vendor.factoryRoot, pollMinutes: 600, trialAnalyses: 1 },
     log: { level: 'info' },
   }));
   const daemon: ChildProcess = spawn(PATHBOX, ['daemon', '--config', configFile, '--data-dir', dataDir, '--inbox', inbox, '--mqtt-url', cloud.broker.url, '--device-id', DEVICE], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -81,6 +82,8 @@ test('a running box installs a newly published model between two slides and repo
   await waitFor('the first slide analysed with the built-in model', () => query(dataDir, (s) => s.countSlidesByState().done === 1), 90_000, log);
 
   await addRelease(vendor, '1.1.0', 2);
+  const timestamp = JSON.parse((await publishedMetadata(vendor, 'timestamp.json')).toString('utf8')) as { signed: { version: number } };
+  await cloud.responder.announce('pathbox/v1/fleet/ota', JSON.stringify({ type: 'ota-announce', v: 1, timestampVersion: timestamp.signed.version }), { retain: true });
   await dropIntoInbox(slides.slice(1), inbox);
   await waitFor('every slide analysed', () => query(dataDir, (s) => s.countSlidesByState().done === slides.length), 120_000, log);
   await waitFor('the update committed', () => query(dataDir, (s) => s.db.prepare("SELECT COUNT(*) AS n FROM ota_jobs WHERE state = 'SUCCEEDED'").get() as { n: number }).n === 1, 60_000, log);

@@ -109,6 +109,9 @@ pattern write pathbox/v1/%u/second-opinion/request
 pattern write pathbox/v1/%u/ota/status
 pattern read pathbox/v1/%u/second-opinion/response
 pattern read pathbox/v1/%u/results/ack
+pattern read pathbox/v1/%u/ota/command
+# every box reads the fleet's update announcement (a nudge; trust comes from the signed metadata)
+pattern read pathbox/v1/fleet/ota
 `;
 
 /** One Mosquitto process; stop() and start() again keep the port, the certificates and the persisted state. */

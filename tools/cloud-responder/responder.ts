@@ -83,6 +83,12 @@ export class CloudResponder {
     await client.subscribeAsync('pathbox/v1/+/#', { qos: 1, nl: true });
   }
 
+  /** Publishes as the cloud, e.g. the fleet's retained update announcement after `pathbox ota publish`. */
+  async announce(topic: string, payload: string, options: { retain?: boolean } = {}): Promise<void> {
+    if (!this.client) throw new Error('the responder is not connected');
+    await this.client.publishAsync(topic, payload, { qos: 1, retain: options.retain ?? false });
+  }
+
   async stop(): Promise<void> {
     await this.client?.endAsync();
     this.client = null;
