@@ -37,3 +37,10 @@ export async function editManifest(dir: string, edit: (manifest: Json) => void):
 export function at(json: Json, dotted: string): Json {
   return dotted.split('.').reduce<Json>((node, key) => node[key] as Json, json);
 }
+
+/** A copy of the built-in cellularity bundle relabelled as another release. */
+export async function cellularityRelease(version: string, releaseCounter: number): Promise<string> {
+  const dir = await cellularityCopy();
+  await editManifest(dir, (m) => Object.assign(m, { version, releaseCounter }));
+  return dir;
+}

@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { isModelBundleError, ModelRegistry, type ModelBundleErrorCode } from '../../src/models/index.ts';
-import { at, cellularityCopy, editManifest, tempDir } from './bundle-fixtures.ts';
+import { at, cellularityCopy, editManifest, tempDir, cellularityRelease } from './bundle-fixtures.ts';
 
 async function rejects(action: Promise<unknown>, code: ModelBundleErrorCode): Promise<string> {
   try {
@@ -17,12 +17,6 @@ async function rejects(action: Promise<unknown>, code: ModelBundleErrorCode): Pr
 }
 
 /** A copy of the built-in bundle relabelled as another release. */
-async function release(version: string, releaseCounter: number): Promise<string> {
-  const dir = await cellularityCopy();
-  await editManifest(dir, (m) => Object.assign(m, { version, releaseCounter }));
-  return dir;
-}
-
 async function newRegistry(): Promise<ModelRegistry> {
   return new ModelRegistry(path.join(await tempDir(), 'models'));
 }
@@ -43,7 +37,7 @@ test('install, activate, upgrade: the pointer follows setActive and installed ve
   await registry.setActive('cellularity', '1.0.0');
   assert.equal((await registry.getActive('cellularity'))?.version, '1.0.0');
 
-  await registry.install(await release('1.1.0', 2));
+  await registry.install(await cellularityRelease('1.1.0', 2));
   assert.equal((await registry.getActive('cellularity'))?.version, '1.0.0', 'a new install does not switch by itself');
   await registry.setActive('cellularity', '1.1.0');
   const active = await registry.getActive('cellularity');
@@ -66,9 +60,9 @@ test('the same version cannot be installed twice', async () => {
 
 test('a releaseCounter that does not grow with the version is refused', async () => {
   const registry = await newRegistry();
-  await registry.install(await release('2.0.0', 5));
-  assert.match(await rejects(registry.install(await release('2.1.0', 5)), 'INSTALL_CONFLICT'), /releaseCounter 5, but installed 2\.0\.0 has 5/);
-  await rejects(registry.install(await release('1.9.0', 7)), 'INSTALL_CONFLICT');
+  await registry.install(await cellularityRelease('2.0.0', 5));
+  assert.match(await rejects(registry.install(await cellularityRelease('2.1.0', 5)), 'INSTALL_CONFLICT'), /releaseCounter 5, but installed 2\.0\.0 has 5/);
+  await rejects(registry.install(await cellularityRelease('1.9.0', 7)), 'INSTALL_CONFLICT');
   assert.deepEqual((await registry.listInstalled()).map((e) => e.version), ['2.0.0']);
 });
 
@@ -76,7 +70,7 @@ test('a bundle that fails verification is not installed and leaves nothing behin
   const registry = await newRegistry();
   await registry.install(await cellularityCopy());
   await registry.setActive('cellularity', '1.0.0');
-  const bad = await release('1.0.1', 2);
+  const bad = await cellularityRelease('1.0.1', 2);
   await editManifest(bad, (m) => (at(m, 'selfTest.vectors.1.expected.0').values = [0.5]));
   await rejects(registry.install(bad), 'SELF_TEST_FAILED');
   assert.deepEqual((await readdir(path.join(registry.root, 'cellularity'))).sort(), ['1.0.0', 'active.json']);
@@ -94,7 +88,7 @@ test('only the files the manifest lists are installed', async () => {
 test('activating a version damaged on disk is refused and the pointer is unchanged', async () => {
   const registry = await newRegistry();
   await registry.install(await cellularityCopy());
-  await registry.install(await release('1.1.0', 2));
+  await registry.install(await cellularityRelease('1.1.0', 2));
   await registry.setActive('cellularity', '1.0.0');
   const damaged = path.join(registry.bundleDir('cellularity', '1.1.0'), 'cellularity-fp32.onnx');
   const bytes = await readFile(damaged);

@@ -170,7 +170,14 @@ test('log in, worklist, viewer with tiles and heatmap, confirm, sign out, report
   assert.match(await page.locator('#report-status').innerText(), /FINAL/);
   assert.match(await page.locator('#conclusion').innerText(), /signed in the end-to-end test/);
   assert.match(await page.locator('.report').innerText(), /E2E General Hospital[\s\S]*cellularity 1\.0\.0[\s\S]*sha256:[0-9a-f]{64}/);
-  await page.waitForFunction("[...document.querySelectorAll('.roi-grid img')].every((img) => img.complete && img.naturalWidth > 0)");
+  // Polled with evaluate(function), not waitForFunction(string): the dashboard's CSP forbids eval, as it should.
+  type LoadedImage = { complete: boolean; naturalWidth: number };
+  const roiImagesLoaded = () => page.locator('.roi-grid img').evaluateAll((images) =>
+    images.length > 0 && images.every((img) => (img as unknown as LoadedImage).complete && (img as unknown as LoadedImage).naturalWidth > 0));
+  for (let tries = 0; !(await roiImagesLoaded()); tries++) {
+    assert.ok(tries < 100, 'ROI snapshots did not load on the report');
+    await page.waitForTimeout(100);
+  }
   await shot(page, '06-report', true);
   await page.emulateMedia({ media: 'print' });
   assert.equal(await page.locator('#print-button').isVisible(), false, 'print CSS hides the controls');

@@ -1,20 +1,20 @@
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import si from 'systeminformation';
-import { listModels } from '../../cli/model-listing.ts';
 import type { Heartbeat } from '../../daemon/daemon.ts';
 import { diskSpace } from '../../daemon/disk-guard.ts';
 import { probeHardware, type HardwareProfile } from '../../device/index.ts';
 import { ModelRegistry } from '../../models/index.ts';
 import { SyncStore } from '../../store/index.ts';
 import { ALL_ROLES, type WebContext } from '../context.ts';
+import { modelVersions, recentUpdates } from './model-versions.ts';
 
 /** The hardware barely changes while the box runs; probing takes seconds (it tries onnxruntime's providers). */
 const HARDWARE_REFRESH_MS = 10 * 60_000;
 /** A heartbeat older than this means the daemon's worker side is not alive. */
 const HEARTBEAT_STALE_MS = 15_000;
 
-/** What the Device page shows: health, models, sync, the hardware decision and USB devices. */
+/** What the Device page shows: health, models and their updates, sync, the hardware decision and USB devices. */
 export async function deviceRoutes(app: FastifyInstance, ctx: WebContext): Promise<void> {
   let hardware: { at: number; profile: Promise<HardwareProfile> } | null = null;
   const currentHardware = () => {
@@ -33,7 +33,7 @@ export async function deviceRoutes(app: FastifyInstance, ctx: WebContext): Promi
       si.mem().catch(() => null),
       si.cpuTemperature().catch(() => null),
       diskSpace(ctx.dataDir),
-      listModels(new ModelRegistry(ctx.modelsDir)).catch((e: Error) => ({ error: e.message })),
+      modelVersions(new ModelRegistry(ctx.modelsDir)).catch((e: Error) => ({ error: e.message })),
       currentHardware().catch((e: Error) => ({ error: e.message })),
     ]);
     const sync = new SyncStore(ctx.store);
@@ -52,7 +52,8 @@ export async function deviceRoutes(app: FastifyInstance, ctx: WebContext): Promi
       },
       slides: ctx.store.countSlidesByState(),
       queueDepth: ctx.store.queueDepth(),
-      models: 'error' in models ? { error: models.error } : models.map(({ dir: _dir, ...m }) => m),
+      models: 'error' in models ? { error: models.error } : models,
+      updates: recentUpdates(ctx.store),
       activeModel: heartbeat?.model ?? null,
       hardwareDecision: {
         selection: heartbeat?.model ? { variant: heartbeat.model.variant, executionProvider: heartbeat.model.executionProvider, reasons: heartbeat.model.reasons } : null,

@@ -12,6 +12,27 @@ function facts(pairs) {
   return h('table', { class: 'facts' }, pairs.filter(Boolean).map(([label, value]) => h('tr', {}, h('th', {}, label), h('td', {}, value ?? '—'))));
 }
 
+function modelsTable(models) {
+  return h('table', { class: 'list models' },
+    h('tr', {}, h('th', {}, 'Model'), h('th', {}, 'Version'), h('th', {}, 'Release'), h('th', {}, 'Origin'), h('th', {}, 'Status')),
+    models.map((m) => h('tr', {},
+      h('td', {}, m.id), h('td', {}, m.version), h('td', {}, m.releaseCounter ?? '—'), h('td', {}, m.origin),
+      h('td', {}, m.error ? h('span', { class: 'problem' }, m.error) : m.active ? 'active' : m.previous ? 'previous (rollback target)' : ''))));
+}
+
+function updatesTable(updates) {
+  if (!updates.length) return h('p', { class: 'muted' }, 'No model update has run on this box.');
+  return h('table', { class: 'list updates' },
+    h('tr', {}, h('th', {}, 'Started'), h('th', {}, 'Model'), h('th', {}, 'State'), h('th', {}, 'Reason'), h('th', {}, 'Finished'), h('th', {}, 'History')),
+    updates.map((u) => h('tr', {},
+      h('td', {}, formatDate(u.createdAt)),
+      h('td', {}, u.modelId ? `${u.modelId} ${u.version ?? ''}` : '—', u.previousVersion ? h('div', { class: 'muted small' }, `was ${u.previousVersion}`) : null),
+      h('td', {}, u.state),
+      h('td', {}, u.reason ?? '', u.detail ? h('div', { class: 'muted small' }, u.detail) : null),
+      h('td', {}, formatDate(u.finishedAt)),
+      h('td', {}, h('ol', { class: 'small' }, u.history.map((s) => h('li', {}, `${formatDate(s.at)} ${s.toState}${s.reason ? ` (${s.reason})` : ''}`)))))));
+}
+
 function render(d) {
   const { health } = d;
   const memoryUsed = health.memory ? `${formatBytes(health.memory.totalBytes - health.memory.availableBytes)} of ${formatBytes(health.memory.totalBytes)}` : null;
@@ -30,9 +51,8 @@ function render(d) {
       ...Object.entries(d.slides).map(([state, n]) => [state, String(n)]),
       ['Waiting in queue', String(d.queueDepth)],
     ])),
-    card('Models', d.models.error ? h('p', { class: 'problem' }, d.models.error) : h('table', { class: 'list' },
-      h('tr', {}, h('th', {}, 'Model'), h('th', {}, 'Version'), h('th', {}, 'Origin'), h('th', {}, 'Active')),
-      d.models.map((m) => h('tr', {}, h('td', {}, m.id), h('td', {}, m.version), h('td', {}, m.origin), h('td', {}, m.active ? 'yes' : ''))))),
+    card('Models', d.models.error ? h('p', { class: 'problem' }, d.models.error) : modelsTable(d.models)),
+    card('Model updates', updatesTable(d.updates)),
     card('Hardware decision',
       selection ? facts([['Variant', selection.variant], ['Runs on', selection.executionProvider]]) : h('p', { class: 'muted' }, 'No model serving (daemon not running).'),
       selection ? h('ul', { class: 'reasons' }, selection.reasons.map((r) => h('li', {}, r))) : null,
