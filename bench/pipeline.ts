@@ -16,7 +16,7 @@ import { writeSyntheticSlide } from '../src/slide/synthetic/index.ts';
 import { fileExists, outputDir, progress, table } from './support.ts';
 
 const SLIDE = path.join(outputDir(), 'synthetic-40x-40000x30000-seed7.svs');
-const READ_CONCURRENCY = 4;
+const READ_CONCURRENCY = Number(process.env.PATHBOX_READ_CONCURRENCY ?? 4);
 
 interface PartResult { part: string; seconds: number; tiles: number; peakRssMB: number; batchSize: number; variant: string }
 

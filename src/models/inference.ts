@@ -9,12 +9,18 @@ import { errorMessage, ModelBundleError } from './errors.ts';
 import type { ExecutionProviderName, ManifestVariant, ModelManifest } from './manifest.ts';
 import { type InputTensorData, inputShape, inputValuesPerPatch, rgbToInputTensor } from './preprocess.ts';
 import { checkSignature, type ModelSignature } from './signature.ts';
+import { startInferenceThread, type RunBackend } from './inference-thread.ts';
 
 export interface SessionOptions {
   /** One of the variant's preferred providers; 'cpu' when not given. */
   executionProvider?: ExecutionProviderName;
   /** Threads onnxruntime may use inside one operator; onnxruntime's default (all cores) when not given. */
   intraOpThreads?: number;
+  /**
+   * Run batches in a worker thread (the analysis pipeline does): session.run blocks its thread, which in
+   * the main thread would stop tile reading while the model computes.
+   */
+  thread?: boolean;
 }
 
 export interface OutputTensor {
@@ -36,24 +42,38 @@ export class ModelSession {
   readonly variant: ManifestVariant;
   readonly executionProvider: ExecutionProviderName;
   readonly signature: ModelSignature;
-  readonly #session: InferenceSession;
+  #backend: RunBackend;
 
   constructor(manifest: ModelManifest, variant: ManifestVariant, executionProvider: ExecutionProviderName, session: InferenceSession) {
     this.manifest = manifest;
     this.variant = variant;
     this.executionProvider = executionProvider;
-    this.#session = session;
     this.signature = checkSignature(manifest, variant.name, session);
+    const inputName = manifest.input.name;
+    const dtype = manifest.input.dtype;
+    this.#backend = {
+      run: (data, dims, outputNames) => session.run({ [inputName]: new Tensor(dtype, data, dims) }, outputNames),
+      release: () => session.release(),
+    };
+  }
+
+  /** Moves the model into a worker thread (the signature was checked here first); frees the in-thread copy. */
+  async moveToThread(modelBytes: Uint8Array, intraOpThreads?: number): Promise<void> {
+    const remote = await startInferenceThread({
+      modelBytes, provider: this.executionProvider, intraOpThreads, inputName: this.manifest.input.name, dtype: this.manifest.input.dtype,
+    });
+    const local = this.#backend;
+    this.#backend = remote;
+    await local.release();
   }
 
   /** Runs one onnxruntime call; batch size and data length are checked by runBatch. */
   async run(data: InputTensorData, n: number): Promise<BatchOutputs> {
     const input = this.manifest.input;
-    const tensor = new Tensor(input.dtype, data, inputShape(input, n));
-    let results: InferenceSession.ReturnType;
+    let results: Awaited<ReturnType<RunBackend['run']>>;
     try {
       // Fetch only the declared outputs: a graph's auxiliary outputs would otherwise be copied out too.
-      results = await this.#session.run({ [input.name]: tensor }, this.manifest.outputs.map((o) => o.name));
+      results = await this.#backend.run(data, inputShape(input, n), this.manifest.outputs.map((o) => o.name));
     } catch (e) {
       throw new ModelBundleError('INFERENCE_FAILED', `variant "${this.variant.name}": onnxruntime failed: ${errorMessage(e)}`, { cause: e });
     }
@@ -69,7 +89,7 @@ export class ModelSession {
   }
 
   async release(): Promise<void> {
-    await this.#session.release();
+    await this.#backend.release();
   }
 }
 
@@ -118,7 +138,16 @@ export async function createSession(bundle: VerifiedBundle, variantName: string,
   if (digest !== variant.sha256) {
     throw new ModelBundleError('DIGEST_MISMATCH', `variant "${variant.name}": ${variant.file} changed since the bundle was loaded (sha256 ${digest}, manifest ${variant.sha256})`);
   }
-  return openModelSession(bundle.manifest, variant, bytes, options);
+  const session = await openModelSession(bundle.manifest, variant, bytes, options);
+  if (options.thread) {
+    try {
+      await session.moveToThread(bytes, options.intraOpThreads);
+    } catch (e) {
+      await session.release().catch(() => {});
+      throw new ModelBundleError('ONNX_INVALID', `variant "${variant.name}": cannot start its inference thread: ${errorMessage(e)}`, { cause: e });
+    }
+  }
+  return session;
 }
 
 /** Joins chunk outputs along the batch dimension, dropping the rows of padding patches. */

@@ -33,6 +33,7 @@ export async function openModel(
   const session = await createSession(bundle, selection.variant.name, {
     executionProvider: selection.executionProvider as ModelSession['executionProvider'],
     intraOpThreads: selection.intraOpThreads,
+    thread: true,
   });
   return { bundle, selection, session, origin };
 }
