@@ -1,8 +1,7 @@
 /**
  * Acceptance: the broker is down while 10 slides are analysed; when it returns every result arrives, in
  * order, and the cloud (dropping duplicates by idempotency key) sees each exactly once.
- * The outage lasts PATHBOX_TEST_OUTAGE_SECONDS (default 15 s, shortened from the issue's minute to keep
- * the suite fast; set it to 60 for the full minute). Nothing in the box depends on the outage's length.
+ * The outage lasts a minute, as the issue asks (PATHBOX_TEST_OUTAGE_SECONDS shortens it for quick local runs).
  */
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
@@ -11,14 +10,14 @@ import { after, test } from 'node:test';
 import { SyncStore } from '../../src/store/index.ts';
 import { Box, dropIntoInbox, pathbox, provisionBox, skipUnlessMosquitto, startCloud, syntheticSlides, tempDir, type Cloud } from './harness.ts';
 
-const OUTAGE_MS = Number(process.env.PATHBOX_TEST_OUTAGE_SECONDS ?? 15) * 1000;
+const OUTAGE_MS = Number(process.env.PATHBOX_TEST_OUTAGE_SECONDS ?? 60) * 1000;
 const SLIDES = 10;
 const cleanup: (() => Promise<unknown>)[] = [];
 after(async () => {
   for (const step of cleanup.reverse()) await step().catch(() => {});
 });
 
-test('broker down while 10 slides are analysed: after it returns every result arrives once, in order', { skip: skipUnlessMosquitto(), timeout: 150_000 }, async () => {
+test('broker down while 10 slides are analysed: after it returns every result arrives once, in order', { skip: skipUnlessMosquitto(), timeout: 240_000 }, async () => {
   const dir = tempDir('sync-outage');
   cleanup.push(() => rm(dir, { recursive: true, force: true }));
   const cloud: Cloud = await startCloud(dir);
