@@ -20,18 +20,9 @@ import { Store, SyncStore } from '../src/store/index.ts';
 import { mqttConfigSchema, requestSecondOpinion, resultMessage, SyncClient } from '../src/sync/index.ts';
 import { CLOUD_IDENTITY, Mosquitto, mosquittoBinary } from '../tools/cloud-responder/mosquitto.ts';
 import { CloudResponder } from '../tools/cloud-responder/responder.ts';
-import { fileExists, fixturesDir, outputDir, progress, table } from './support.ts';
+import { fileExists, fixturesDir, outputDir, progress, table, syntheticReferenceSlide } from './support.ts';
 
 const DEVICE = 'bench-box';
-
-async function syntheticSlide(): Promise<string> {
-  const file = path.join(outputDir(), 'synthetic-40x-40000x30000-seed7.svs');
-  if (!fileExists(file)) {
-    progress('writing the synthetic 40x reference slide (40000 x 30000, seed 7) ...');
-    await writeSyntheticSlide(file, { width: 40000, height: 30000, seed: 7, mpp: 0.25 });
-  }
-  return file;
-}
 
 interface Measured {
   slide: string;
@@ -99,7 +90,7 @@ async function main(): Promise<void> {
   const cmu = path.join(fixturesDir, 'slides', 'CMU-1-Small-Region.svs');
   if (fileExists(cmu)) slides.push(['CMU-1-Small-Region.svs', cmu]);
   else progress(`skipping CMU-1-Small-Region.svs: not found in ${fixturesDir}`);
-  slides.push(['synthetic 40000x30000 0.25um', await syntheticSlide()]);
+  slides.push(['synthetic 40000x30000 0.25um', await syntheticReferenceSlide()]);
 
   const brokerDir = await mkdtemp(path.join(tmpdir(), 'pathbox-bench-broker-'));
   const broker = await Mosquitto.start(brokerDir);

@@ -12,8 +12,7 @@ import { analyzeSlide, patchBatches, planAnalysis } from '../src/analysis/index.
 import { probeHardware } from '../src/device/index.ts';
 import { openModel, runBatch, inputShape } from '../src/models/index.ts';
 import { openSlide } from '../src/slide/index.ts';
-import { writeSyntheticSlide } from '../src/slide/synthetic/index.ts';
-import { fileExists, outputDir, progress, table } from './support.ts';
+import { outputDir, progress, syntheticReferenceSlide, table } from './support.ts';
 
 const SLIDE = path.join(outputDir(), 'synthetic-40x-40000x30000-seed7.svs');
 const READ_CONCURRENCY = Number(process.env.PATHBOX_READ_CONCURRENCY ?? 4);
@@ -51,10 +50,7 @@ const part = process.argv[2];
 if (part) {
   process.stdout.write(JSON.stringify(await runPart(part)));
 } else {
-  if (!fileExists(SLIDE)) {
-    progress('writing the synthetic reference slide (40000 x 30000 at 0.25 MPP, seed 7) ...');
-    await writeSyntheticSlide(SLIDE, { width: 40000, height: 30000, seed: 7, mpp: 0.25 });
-  }
+  await syntheticReferenceSlide();
   const results: PartResult[] = [];
   for (const p of ['read', 'infer', 'full']) {
     progress(`bench:pipeline: ${p} ...`);

@@ -10,20 +10,11 @@ import sharp from 'sharp';
 import { openSlide, type Slide } from '../src/slide/index.ts';
 import { decodeJpeg } from '../src/slide/codecs/jpeg.ts';
 import { writeSyntheticSlide } from '../src/slide/synthetic/index.ts';
-import { ensureOpenSlide, fileExists, fixturesDir, outputDir, progress, runPython, seededRandom, table, timed } from './support.ts';
+import { ensureOpenSlide, fileExists, fixturesDir, outputDir, progress, runPython, seededRandom, table, timed, syntheticReferenceSlide } from './support.ts';
 
 const REGION = 512;
 const REGIONS = Number(process.env.PATHBOX_BENCH_REGIONS ?? 150);
 type Region = [number, number, number, number];
-
-async function syntheticSlide(): Promise<string> {
-  const file = path.join(outputDir(), 'synthetic-40x-40000x30000-seed7.svs');
-  if (!fileExists(file)) {
-    progress('writing the synthetic 40x reference slide (40000 x 30000, seed 7) ...');
-    await writeSyntheticSlide(file, { width: 40000, height: 30000, seed: 7, mpp: 0.25 });
-  }
-  return file;
-}
 
 function randomRegions(width: number, height: number, seed: number): Region[] {
   const random = seededRandom(seed);
@@ -92,7 +83,7 @@ async function viewerPath(file: string): Promise<{ raw: number; reencode: number
 
 const haveOpenSlide = ensureOpenSlide();
 if (!haveOpenSlide) progress('OpenSlide is not available: its column stays empty');
-const synthetic = await syntheticSlide();
+const synthetic = await syntheticReferenceSlide();
 const cmu = path.join(fixturesDir, 'slides', 'CMU-1-Small-Region.svs');
 const syntheticSlideHandle = await openSlide(synthetic);
 const syntheticMeta = syntheticSlideHandle.metadata;

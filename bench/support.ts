@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { writeSyntheticSlide } from '../src/slide/synthetic/index.ts';
 import { fileURLToPath } from 'node:url';
 
 /** Shared plumbing of the benchmarks: output folder, reference tools, seeded randomness, printing. */
@@ -71,4 +72,14 @@ export function fileExists(file: string): boolean {
 export function table(rows: (string | number)[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
   return rows.map((r) => r.map((cell, c) => String(cell).padStart(widths[c])).join('  ')).join('\n');
+}
+
+/** The benchmarks' synthetic reference slide (40000 x 30000 px at 0.25 MPP, ~40% tissue, seed 7), written once. */
+export async function syntheticReferenceSlide(): Promise<string> {
+  const file = path.join(outputDir(), 'synthetic-40x-40000x30000-seed7.svs');
+  if (!existsSync(file)) {
+    progress('writing the synthetic 40x reference slide (40000 x 30000 at 0.25 MPP, seed 7) ...');
+    await writeSyntheticSlide(file, { width: 40000, height: 30000, seed: 7, mpp: 0.25 });
+  }
+  return file;
 }

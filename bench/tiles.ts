@@ -17,7 +17,7 @@ import { writeSyntheticSlide } from '../src/slide/synthetic/index.ts';
 import { Store } from '../src/store/index.ts';
 import { addUser, startWebServer } from '../src/web/index.ts';
 import { deepZoomPlan, planTile, type DeepZoomPlan } from '../src/web/tiles/deep-zoom.ts';
-import { ensureOpenSlide, fileExists, outputDir, progress, runPython, seededRandom, table } from './support.ts';
+import { ensureOpenSlide, fileExists, outputDir, progress, runPython, seededRandom, table, syntheticReferenceSlide } from './support.ts';
 
 const CLIENTS = 16;
 const PASSWORD = 'bench-password-1';
@@ -25,16 +25,6 @@ const TILES_PER_LEVEL = Number(process.env.PATHBOX_BENCH_TILES_PER_LEVEL ?? 120)
 /** The levels a viewer spends its time in: the full resolution and the five above it. */
 const LEVELS_SAMPLED = 6;
 type Tile = [level: number, col: number, row: number];
-
-async function syntheticSlide(): Promise<string> {
-  // The same slide as bench:read, so one run's file serves both.
-  const file = path.join(outputDir(), 'synthetic-40x-40000x30000-seed7.svs');
-  if (!fileExists(file)) {
-    progress('writing the synthetic 40x reference slide (40000 x 30000, seed 7) ...');
-    await writeSyntheticSlide(file, { width: 40000, height: 30000, seed: 7, mpp: 0.25 });
-  }
-  return file;
-}
 
 /** Distinct random tiles of the most used levels, shuffled together as a panning, zooming viewer asks. */
 function viewerTiles(plan: DeepZoomPlan, seed: number, perLevel: number): Tile[] {
@@ -149,7 +139,7 @@ async function pass(file: string, plan: DeepZoomPlan, meta: SlideMetadata, tiles
 }
 
 async function measureAll(): Promise<void> {
-  const file = await syntheticSlide();
+  const file = await syntheticReferenceSlide();
   const probe = await openSlide(file);
   const plan = deepZoomPlan(probe.metadata);
   const meta = probe.metadata;

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { processAlive } from '../device/index.ts';
 import { Store } from '../store/index.ts';
 import { readSyncStatus, type SyncStatus } from '../sync/index.ts';
 import { dataPaths, type Heartbeat } from './daemon.ts';
@@ -55,14 +56,5 @@ export async function readStatus(dataDir: string): Promise<BoxStatus> {
     };
   } finally {
     store.close();
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

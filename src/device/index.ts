@@ -16,3 +16,4 @@ export {
   type HardwareProfile,
   type MemoryProfile,
 } from './types.ts';
+export { processAlive } from './process-alive.ts';

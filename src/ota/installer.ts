@@ -13,6 +13,7 @@ import { chmod, readdir, readFile, stat, statfs } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
+import { processAlive } from '../device/index.ts';
 import { ensureBuiltInModels, loadBundle, readBundleManifest } from '../models/index.ts';
 import { isTerminalOtaState, type OtaJobRow, type OtaReport, type OtaState, OtaStore } from '../store/index.ts';
 import { OtaError, type OtaReason } from './errors.ts';
@@ -31,15 +32,6 @@ function outcomeOf(job: OtaJobRow): JobOutcome {
     jobId: job.id, state: job.state, reason: job.reason, detail: job.detail,
     model: job.modelId ? { id: job.modelId, version: job.version, releaseCounter: job.releaseCounter } : null,
   };
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 const BOOT_ID = (() => {
