@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { writeSyntheticSlide } from '../src/slide/synthetic/index.ts';
+import { Rng } from '../src/slide/synthetic/random.ts';
 import { fileURLToPath } from 'node:url';
 
 /** Shared plumbing of the benchmarks: output folder, reference tools, seeded randomness, printing. */
@@ -43,16 +44,10 @@ export function runPython<T>(script: string, job: unknown): T {
   return JSON.parse(run.stdout) as T;
 }
 
-/** mulberry32: a small seeded PRNG so every run measures the same regions. */
+/** Seeded uniform numbers in [0, 1) (the synthetic slides' mulberry32), so every run measures the same regions. */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 /** Runs `task` over `items` with `inFlight` workers; returns wall-clock seconds. */

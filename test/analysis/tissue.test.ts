@@ -9,19 +9,14 @@ import { medianFilteredHistogram, otsuThreshold } from '../../src/analysis/tissu
 import { dilate, erode, fillSmallHoles, majority, removeSmallObjects } from '../../src/analysis/tissue/morphology.ts';
 import type { RgbImage } from '../../src/slide/types.ts';
 import { fixture, skipUnlessFixtures } from '../helpers/fixtures.ts';
+import { Rng } from '../../src/slide/synthetic/random.ts';
 
 // ---------- helpers ----------
 
-/** Deterministic pseudo-random numbers (mulberry32), so a failing case can be replayed. */
+/** Deterministic pseudo-random numbers (the project's mulberry32), so a failing case can be replayed. */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 function maskOf(width: number, height: number, data: Uint8Array): TissueMask {
