@@ -6,6 +6,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { Store } from '../../src/store/index.ts';
 import { projectRoot } from './fixtures.ts';
+import { waitUntil } from './wait.ts';
 
 export interface DaemonHarness {
   dir: string;
@@ -71,17 +72,8 @@ export function daemonHarness(config: Record<string, unknown> = {}): DaemonHarne
     signal(signal) {
       child?.kill(signal);
     },
-    async waitFor(what, predicate, timeoutMs) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        try {
-          if (predicate()) return;
-        } catch {
-          // the database may not exist yet
-        }
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; daemon output:\n${output.join('').slice(-4000)}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
+    waitFor(what, predicate, timeoutMs) {
+      return waitUntil(what, predicate, timeoutMs, { context: () => `daemon output:\n${output.join('').slice(-4000)}` });
     },
     drop(source, name) {
       const temporary = path.join(inbox, `.${name}.part`);

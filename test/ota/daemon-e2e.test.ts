@@ -20,6 +20,7 @@ import { projectRoot } from '../helpers/fixtures.ts';
 import { dropIntoInbox, PATHBOX, provisionBox, skipUnlessMosquitto, startCloud, syntheticSlides, tempDir } from '../sync/harness.ts';
 import { RepoServer } from './helpers/repo-server.ts';
 import { addRelease, makeVendor, publishedMetadata } from './helpers/vendor.ts';
+import { waitUntil } from '../helpers/wait.ts';
 
 const DEVICE = 'box-ota-e2e';
 
@@ -32,19 +33,8 @@ function query<T>(dataDir: string, read: (store: Store) => T): T {
   }
 }
 
-async function waitFor(what: string, condition: () => boolean, timeoutMs: number, log: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let met = false;
-    try {
-      met = condition();
-    } catch {
-      met = false; // the database may not exist yet
-    }
-    if (met) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; daemon log:\n${(await readFile(log, 'utf8').catch(() => '')).split('\n').slice(-30).join('\n')}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+function waitFor(what: string, condition: () => boolean, timeoutMs: number, log: string): Promise<void> {
+  return waitUntil(what, condition, timeoutMs, { context: async () => `daemon log:\n${(await readFile(log, 'utf8').catch(() => '')).split('\n').slice(-30).join('\n')}` });
 }
 
 test('a running box installs a newly published model between two slides and reports it to the fleet', { skip: skipUnlessMosquitto(), timeout: 180_000 }, async () => {

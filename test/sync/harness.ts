@@ -15,6 +15,7 @@ import { writeSyntheticSlide, type SyntheticSlideOptions } from '../../src/slide
 import { CLOUD_IDENTITY, Mosquitto, mosquittoBinary, type TlsFiles } from '../../tools/cloud-responder/mosquitto.ts';
 import { CloudResponder, type ResponderOptions } from '../../tools/cloud-responder/responder.ts';
 import { projectRoot, requireExternal } from '../helpers/fixtures.ts';
+import { waitUntil } from '../helpers/wait.ts';
 
 const run = promisify(execFile);
 export const PATHBOX = path.join(projectRoot, 'bin', 'pathbox');
@@ -129,20 +130,12 @@ export class Box {
     }
   }
 
-  async waitFor(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      let met = false;
-      try {
-        met = condition();
-      } catch {
-        met = false; // the database may not exist yet
-      }
-      if (met) return;
-      if (this.child?.exitCode !== null && this.child?.exitCode !== undefined) throw new Error(`the daemon exited (${this.child.exitCode}) while waiting for ${what}:\n${await this.logTail()}`);
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; daemon log:\n${await this.logTail()}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+  waitFor(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
+    return waitUntil(what, condition, timeoutMs, {
+      intervalMs: 100,
+      context: () => this.logTail(),
+      failIf: () => (this.child?.exitCode !== null && this.child?.exitCode !== undefined ? `the daemon exited (${this.child.exitCode})` : null),
+    });
   }
 
   doneCount(): number {
