@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import type { Slide } from '../slide/index.ts';
+import { regionScaleFor, type Slide } from '../slide/index.ts';
 import type { GridTile, TileGrid } from './grid.ts';
 
 export interface PatchBatch {
@@ -66,10 +66,14 @@ export async function* patchBatches(slide: Slide, grid: TileGrid, options: Patch
   }
 }
 
-/** One tile at the model's input size: read at the planned level, resized when the level's scale differs. */
+/**
+ * One tile at the model's input size: read at the planned level, at the largest power-of-two scale that
+ * libjpeg decodes directly (a 0.25 MPP slide for a 0.5 MPP model decodes at half size), resized for the rest.
+ */
 export async function readPatch(slide: Slide, grid: TileGrid, tile: GridTile, inputSize: number): Promise<Buffer> {
-  const image = await slide.readRegion(grid.level, tile.x, tile.y, grid.readSize, grid.readSize);
-  if (grid.readSize === inputSize) return image.data;
+  const scale = regionScaleFor(grid.readSize / inputSize);
+  const image = await slide.readRegion(grid.level, tile.x, tile.y, grid.readSize, grid.readSize, scale);
+  if (image.width === inputSize && image.height === inputSize) return image.data;
   return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
     .resize(inputSize, inputSize, { fit: 'fill', kernel: 'linear' })
     .raw()

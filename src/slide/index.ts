@@ -5,4 +5,6 @@ export { SlideError, isSlideError, LIMITS } from './errors.ts';
 export type { SlideErrorCode } from './errors.ts';
 export { Property } from './properties.ts';
 export { TiledSlide } from './tiled-slide.ts';
-export type { Bounds, RawJpegTile, RgbImage, Slide, SlideLevel, SlideMetadata } from './types.ts';
+export { regionScaleFor } from './types.ts';
+export { encodeJpeg, jpegCodec } from './codecs/jpeg.ts';
+export type { Bounds, RawJpegTile, RegionScale, RgbImage, Slide, SlideLevel, SlideMetadata } from './types.ts';

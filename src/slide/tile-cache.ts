@@ -1,5 +1,8 @@
 import type { RgbImage } from './types.ts';
 
+/** Tiles remembered as asked for once (a few hundred KB of keys). */
+const MAX_SEEN_KEYS = 8192;
+
 /**
  * Decoded tiles kept under a byte budget (least recently used out first), with in-flight sharing so
  * two concurrent reads of the same tile decode it once.
@@ -9,9 +12,24 @@ export class TileCache {
   private usedBytes = 0;
   private readonly done = new Map<string, RgbImage>();
   private readonly pending = new Map<string, Promise<RgbImage | null>>();
+  /** Tiles asked for once and not cached: the doorkeeper of the admission policy in wants(). */
+  private readonly seen = new Set<string>();
 
   constructor(budgetBytes: number) {
     this.budgetBytes = budgetBytes;
+  }
+
+  /**
+   * Whether a tile should go through the cache: it is there or on its way, or it was asked for before.
+   * A tile's first request is served without it (cheaper, and most tiles of a random read are never asked
+   * for again); its second one admits it. The keys remembered are bounded like the cache itself.
+   */
+  wants(key: string): boolean {
+    if (this.budgetBytes === 0) return false;
+    if (this.done.has(key) || this.pending.has(key) || this.seen.delete(key)) return true;
+    if (this.seen.size >= MAX_SEEN_KEYS) this.seen.delete(this.seen.values().next().value!);
+    this.seen.add(key);
+    return false;
   }
 
   get(key: string, load: () => Promise<RgbImage | null>): Promise<RgbImage | null> {
@@ -52,6 +70,7 @@ export class TileCache {
 
   clear(): void {
     this.done.clear();
+    this.seen.clear();
     this.usedBytes = 0;
   }
 }

@@ -1,7 +1,7 @@
 import { LIMITS, SlideError } from './errors.ts';
-import { whiteImage } from './codecs/pixels.ts';
+import { shrinkImage, whiteImage } from './codecs/pixels.ts';
 import { TileCache } from './tile-cache.ts';
-import type { RawJpegTile, RgbImage, Slide, SlideMetadata } from './types.ts';
+import type { RawJpegTile, RegionScale, RgbImage, Slide, SlideMetadata } from './types.ts';
 
 /** One pyramid level as a grid of tiles; every format driver reduces its levels to this. */
 export interface TileSource {
@@ -9,10 +9,29 @@ export interface TileSource {
   readonly height: number;
   readonly tileWidth: number;
   readonly tileHeight: number;
-  /** The decoded tile (full tile size, also at the edges), or null where the file stores none. */
-  decodeTile(col: number, row: number): Promise<RgbImage | null>;
+  /**
+   * The decoded tile at 1/scale (full tile size, also at the edges, divided by scale and rounded up), or
+   * null where the file stores none.
+   */
+  decodeTile(col: number, row: number, scale: RegionScale): Promise<RgbImage | null>;
+  /**
+   * Decodes only part of the tile at 1/scale straight into a region (a tile the file does not store
+   * leaves it white). Returns false where this tile can only be decoded whole: the caller then does that.
+   */
+  decodeTilePart?(col: number, row: number, scale: RegionScale, part: ImagePart): Promise<boolean>;
   /** The stored tile as a complete JPEG, or null where that needs a re-encode. */
   rawJpegTile(col: number, row: number): Promise<RawJpegTile | null>;
+}
+
+/** A rectangle of a (scaled) tile, x,y,width,height, and where in the region image `into` it goes. */
+export interface ImagePart {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  into: RgbImage;
+  atX: number;
+  atY: number;
 }
 
 export interface TiledSlideParts {
@@ -53,8 +72,11 @@ export class TiledSlide implements Slide {
     this.cache = new TileCache(bytes);
   }
 
-  /** x and y are level-0 coordinates, width and height are in pixels of `level` (OpenSlide's convention). */
-  async readRegion(level: number, x: number, y: number, width: number, height: number): Promise<RgbImage> {
+  /**
+   * x and y are level-0 coordinates, width and height are in pixels of `level` (OpenSlide's convention);
+   * at a scale, tiles are decoded at that scale and the result is 1/scale of the size.
+   */
+  async readRegion(level: number, x: number, y: number, width: number, height: number, scale: RegionScale = 1): Promise<RgbImage> {
     const source = this.level(level);
     if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
       throw new SlideError('OUT_OF_BOUNDS', `region size ${width}x${height} must be positive integers`);
@@ -63,10 +85,14 @@ export class TiledSlide implements Slide {
       throw new SlideError('TOO_LARGE', `region ${width}x${height} exceeds ${LIMITS.maxRegionPixels} pixels; read it in parts`);
     }
     if (!Number.isFinite(x) || !Number.isFinite(y)) throw new SlideError('OUT_OF_BOUNDS', `region origin ${x},${y} is not a number`);
+    if (scale !== 1 && scale !== 2 && scale !== 4 && scale !== 8) throw new SlideError('OUT_OF_BOUNDS', `region scale ${scale} is not 1, 2, 4 or 8`);
+    // Tiles that do not divide by the scale would land between output pixels: decode them whole instead.
+    if (source.tileWidth % scale !== 0 || source.tileHeight % scale !== 0) {
+      return shrinkImage(await this.readRegion(level, x, y, width, height), scale);
+    }
     const downsample = this.metadata.levels[level].downsample;
     const left = Math.floor(x / downsample);
     const top = Math.floor(y / downsample);
-    const out = whiteImage(width, height);
 
     const firstCol = Math.max(0, Math.floor(left / source.tileWidth));
     const firstRow = Math.max(0, Math.floor(top / source.tileHeight));
@@ -79,6 +105,14 @@ export class TiledSlide implements Slide {
       throw new SlideError('TOO_LARGE', `region ${width}x${height} spans ${tileCount} tiles of ${source.tileWidth}x${source.tileHeight}; read it in parts`);
     }
 
+    // Everything below is in pixels of the scaled level.
+    const out = whiteImage(Math.ceil(width / scale), Math.ceil(height / scale));
+    const place: Placement = {
+      left: Math.floor(left / scale),
+      top: Math.floor(top / scale),
+      levelWidth: Math.ceil(source.width / scale),
+      levelHeight: Math.ceil(source.height / scale),
+    };
     let next = 0;
     let failed = false;
     const worker = async (): Promise<void> => {
@@ -86,15 +120,23 @@ export class TiledSlide implements Slide {
         const index = next++;
         const col = firstCol + (index % across);
         const row = firstRow + Math.floor(index / across);
-        let tile: RgbImage | null;
+        const tileX = (col * source.tileWidth) / scale;
+        const tileY = (row * source.tileHeight) / scale;
         try {
-          tile = await this.tile(level, source, col, row);
+          const key = `${level}/${col}/${row}/${scale}`;
+          // A tile seen for the first time is decoded only where the region needs it, straight into it;
+          // one asked for again (neighbouring regions, a viewer panning) is decoded whole and cached.
+          if (source.decodeTilePart && !this.cache.wants(key)) {
+            const part = tilePart(tileX, tileY, Math.ceil(source.tileWidth / scale), Math.ceil(source.tileHeight / scale), place, out);
+            if (!part || (await this.tilePart(level, source, col, row, scale, part))) continue;
+          }
+          const tile = await this.tile(key, level, source, col, row, scale);
+          if (tile) blit(tile, tileX, tileY, place, out);
         } catch (e) {
           // The region has failed: the other workers stop instead of decoding tiles nobody will see.
           failed = true;
           throw e;
         }
-        if (tile) blit(tile, col * source.tileWidth, row * source.tileHeight, left, top, source, out);
       }
     };
     await Promise.all(Array.from({ length: Math.min(DECODE_PARALLELISM, tileCount) }, worker));
@@ -114,13 +156,6 @@ export class TiledSlide implements Slide {
     return source.rawJpegTile(col, row);
   }
 
-  /** The decoded tile, through the cache; exposed for the Deep Zoom server and the analysis reader. */
-  async readTile(level: number, col: number, row: number): Promise<RgbImage | null> {
-    const source = this.level(level);
-    this.assertTile(level, source, col, row);
-    return this.tile(level, source, col, row);
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -128,16 +163,18 @@ export class TiledSlide implements Slide {
     await this.closeSource();
   }
 
-  private tile(level: number, source: TileSource, col: number, row: number): Promise<RgbImage | null> {
-    return this.cache.get(`${level}/${col}/${row}`, async () => {
-      try {
-        return await source.decodeTile(col, row);
-      } catch (e) {
-        if (e instanceof SlideError && e.code !== 'CORRUPT_TILE' && e.code !== 'TRUNCATED') throw e;
-        const reason = e instanceof Error ? e.message : String(e);
-        throw new SlideError('CORRUPT_TILE', `corrupt tile at level ${level} (${col},${row}): ${reason}`, { cause: e });
-      }
-    });
+  private tile(key: string, level: number, source: TileSource, col: number, row: number, scale: RegionScale): Promise<RgbImage | null> {
+    return this.cache.get(key, () => source.decodeTile(col, row, scale).catch((e: unknown) => {
+      throw tileError(level, col, row, e);
+    }));
+  }
+
+  private async tilePart(level: number, source: TileSource, col: number, row: number, scale: RegionScale, part: ImagePart): Promise<boolean> {
+    try {
+      return await source.decodeTilePart!(col, row, scale, part);
+    } catch (e) {
+      throw tileError(level, col, row, e);
+    }
   }
 
   private level(level: number): TileSource {
@@ -162,19 +199,41 @@ export class TiledSlide implements Slide {
   }
 }
 
+/** Where a region sits in its (scaled) level. */
+interface Placement {
+  left: number;
+  top: number;
+  levelWidth: number;
+  levelHeight: number;
+}
+
+/** A tile's failure as the region reports it: which tile, at which level (OpenSlide names it the same way). */
+function tileError(level: number, col: number, row: number, e: unknown): unknown {
+  if (e instanceof SlideError && e.code !== 'CORRUPT_TILE' && e.code !== 'TRUNCATED') return e;
+  const reason = e instanceof Error ? e.message : String(e);
+  return new SlideError('CORRUPT_TILE', `corrupt tile at level ${level} (${col},${row}): ${reason}`, { cause: e });
+}
+
 /**
- * Copies the part of a tile that lies inside the level and inside the region. Edge tiles are stored
+ * The part of a tile that lies inside the level and inside the region, or null. Edge tiles are stored
  * padded, so the level's own size clips them (otherwise padding garbage shows at the slide's edge).
  */
-function blit(tile: RgbImage, tileX: number, tileY: number, left: number, top: number, source: TileSource, out: RgbImage): void {
-  const x0 = Math.max(tileX, left);
-  const y0 = Math.max(tileY, top);
-  const x1 = Math.min(tileX + tile.width, source.width, left + out.width);
-  const y1 = Math.min(tileY + tile.height, source.height, top + out.height);
-  if (x1 <= x0 || y1 <= y0) return;
-  const rowBytes = (x1 - x0) * 3;
-  for (let y = y0; y < y1; y++) {
-    const from = ((y - tileY) * tile.width + (x0 - tileX)) * 3;
-    tile.data.copy(out.data, ((y - top) * out.width + (x0 - left)) * 3, from, from + rowBytes);
+function tilePart(tileX: number, tileY: number, tileWidth: number, tileHeight: number, place: Placement, out: RgbImage): ImagePart | null {
+  const x0 = Math.max(tileX, place.left);
+  const y0 = Math.max(tileY, place.top);
+  const x1 = Math.min(tileX + tileWidth, place.levelWidth, place.left + out.width);
+  const y1 = Math.min(tileY + tileHeight, place.levelHeight, place.top + out.height);
+  if (x1 <= x0 || y1 <= y0) return null;
+  return { x: x0 - tileX, y: y0 - tileY, width: x1 - x0, height: y1 - y0, into: out, atX: x0 - place.left, atY: y0 - place.top };
+}
+
+/** Copies the part of a decoded tile that the region shows. */
+function blit(tile: RgbImage, tileX: number, tileY: number, place: Placement, out: RgbImage): void {
+  const part = tilePart(tileX, tileY, tile.width, tile.height, place, out);
+  if (!part) return;
+  const rowBytes = part.width * 3;
+  for (let y = 0; y < part.height; y++) {
+    const from = ((part.y + y) * tile.width + part.x) * 3;
+    tile.data.copy(out.data, ((part.atY + y) * out.width + part.atX) * 3, from, from + rowBytes);
   }
 }

@@ -18,6 +18,9 @@ export interface Bounds {
 }
 
 /** A decoded image: interleaved 8-bit RGB, row-major, no padding. */
+/** Fractions of a level a region can be read at: 1/1, 1/2, 1/4, 1/8 (JPEG decodes these in the DCT domain). */
+export type RegionScale = 1 | 2 | 4 | 8;
+
 export interface RgbImage {
   width: number;
   height: number;
@@ -56,9 +59,10 @@ export interface Slide {
   readonly metadata: SlideMetadata;
   /**
    * RGB pixels of a region: x,y in level-0 coordinates, width,height in pixels of `level` (OpenSlide's
-   * read_region convention); outside the level is white.
+   * read_region convention); outside the level is white. With `scale` the region comes back at 1/scale of
+   * that size (rounded up), each pixel the mean of the scale x scale block it covers.
    */
-  readRegion(level: number, x: number, y: number, width: number, height: number): Promise<RgbImage>;
+  readRegion(level: number, x: number, y: number, width: number, height: number, scale?: RegionScale): Promise<RgbImage>;
   readAssociated(name: string): Promise<RgbImage>;
   /**
    * The stored JPEG of tile (col,row) at a level as a complete JPEG, or null where the format or this
@@ -84,4 +88,13 @@ export interface FileProbe {
   size: number;
   head: Buffer;
   tiff: import('./tiff/tiff-file.ts').TiffFile | null;
+}
+
+/**
+ * The largest region scale that does not shrink below the size wanted, for a read of `ratio` times the
+ * pixels wanted (what remains is left to a resize).
+ */
+export function regionScaleFor(ratio: number): RegionScale {
+  for (const scale of [8, 4, 2] as const) if (ratio >= scale * (1 - 1e-9)) return scale;
+  return 1;
 }

@@ -1,7 +1,10 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { LIMITS, SlideError } from '../errors.ts';
-import type { RgbImage } from '../types.ts';
-import { toRgb } from './pixels.ts';
+import type { ImagePart } from '../tiled-slide.ts';
+import type { RegionScale, RgbImage } from '../types.ts';
+import { shrinkImage, toRgb } from './pixels.ts';
 
 // libvips' operation cache holds decoded images; the reader has its own bounded tile cache instead.
 sharp.cache(false);
@@ -28,15 +31,61 @@ export function completeJpeg(tile: Buffer, tables: Buffer | undefined, rgbCompon
   return parts.length === 2 && !rgbComponents ? tile : Buffer.concat(parts);
 }
 
+
+interface NativeJpegCodec {
+  decode(jpeg: Buffer, scale: RegionScale, maxPixels: number, target?: Buffer): Promise<{ width: number; height: number; data: Buffer }>;
+  decodePart(jpeg: Buffer, scale: RegionScale, maxPixels: number, target: Buffer, targetWidth: number, part: number[]): Promise<void>;
+  encode(rgb: Buffer, width: number, height: number, quality: number): Promise<Buffer>;
+}
+
+const NATIVE_ADDON = fileURLToPath(new URL('../../../native/jpeg/build/Release/pathbox_jpeg.node', import.meta.url));
+
 /**
- * Decodes a complete JPEG to RGB with libjpeg-turbo (via sharp) off the main thread. `maxPixels` bounds
- * the frame the header may declare: libjpeg fills whatever the data lacks, so a few hundred forged bytes
- * claiming 32767x32767 would otherwise cost gigabytes and minutes.
+ * pathbox's own libjpeg-turbo binding (native/jpeg, built by `npm install` when Debian's libjpeg headers
+ * are there) decodes a tile in a third of sharp's time; without it sharp does the same work, slower.
  */
-export async function decodeJpeg(jpeg: Buffer, maxPixels: number = LIMITS.maxTilePixels): Promise<RgbImage> {
+function loadNativeCodec(): NativeJpegCodec | null {
+  if (process.env.PATHBOX_JPEG_CODEC === 'sharp') return null;
+  try {
+    return createRequire(import.meta.url)(NATIVE_ADDON) as NativeJpegCodec;
+  } catch {
+    return null;
+  }
+}
+
+const native = loadNativeCodec();
+
+/** The addon's errors carry code TOO_LARGE (the frame exceeds the bound) or CORRUPT (libjpeg gave up). */
+function nativeError(e: unknown): SlideError {
+  const message = (e as Error).message;
+  if ((e as { code?: string }).code === 'TOO_LARGE') return new SlideError('TOO_LARGE', message, { cause: e });
+  return new SlideError('CORRUPT_TILE', `JPEG decode failed: ${message}`, { cause: e });
+}
+
+/** Which JPEG codec this process decodes tiles with, for `pathbox hw` and the benchmarks. */
+export const jpegCodec: 'libjpeg-turbo' | 'sharp' = native ? 'libjpeg-turbo' : 'sharp';
+
+/**
+ * Decodes a complete JPEG to RGB off the main thread, at 1/scale of its size (rounded up). `maxPixels`
+ * bounds the frame the header may declare: libjpeg fills whatever the data lacks, so a few hundred
+ * forged bytes claiming 32767x32767 would otherwise cost gigabytes and minutes.
+ */
+/** libjpeg decodes at these scales in the DCT domain, far cheaper than decoding whole and resizing. */
+export async function decodeJpeg(jpeg: Buffer, maxPixels: number = LIMITS.maxTilePixels, scale: RegionScale = 1): Promise<RgbImage> {
   const size = jpegDimensions(jpeg);
   if (size && size.width * size.height > maxPixels) {
     throw new SlideError('TOO_LARGE', `JPEG frame ${size.width}x${size.height} exceeds the ${maxPixels} pixels allowed here`);
+  }
+  if (native) {
+    try {
+      // Into a buffer allocated here when the header tells the size: V8 accounts for its own buffers far
+      // more cheaply than for ones the addon creates, which cost a garbage collection every few regions.
+      const target = size ? Buffer.allocUnsafe(Math.ceil(size.width / scale) * Math.ceil(size.height / scale) * 3) : undefined;
+      const { width, height, data } = await native.decode(jpeg, scale, maxPixels, target);
+      return { width, height, channels: 3, data };
+    } catch (e) {
+      throw nativeError(e);
+    }
   }
   try {
     // limitInputPixels repeats the bound on libjpeg's own reading of the header, which also finds
@@ -44,12 +93,36 @@ export async function decodeJpeg(jpeg: Buffer, maxPixels: number = LIMITS.maxTil
     const { data, info } = await sharp(jpeg, { failOn: 'error', limitInputPixels: maxPixels, sequentialRead: true })
       .raw()
       .toBuffer({ resolveWithObject: true });
-    return toRgb(data, info.width, info.height, info.channels);
+    return shrinkImage(toRgb(data, info.width, info.height, info.channels), scale);
   } catch (e) {
     // libvips repeats the libjpeg message once per line: keep the first.
     const reason = (e as Error).message.split('\n')[0];
     throw new SlideError('CORRUPT_TILE', `JPEG decode failed: ${reason}`, { cause: e });
   }
+}
+
+/** Whether decodeJpegPart is available (it needs the native codec). */
+export const canDecodeJpegParts = native !== null;
+
+/**
+ * Decodes only `part` of a JPEG at 1/scale (in scaled pixels) straight into a region image: no tile
+ * buffer, no copy, and the columns and rows outside the part cost little or nothing to decode.
+ */
+export async function decodeJpegPart(jpeg: Buffer, maxPixels: number, scale: RegionScale, part: ImagePart): Promise<void> {
+  if (!native) throw new Error('decodeJpegPart needs the native JPEG codec (canDecodeJpegParts)');
+  const { x, y, width, height, into, atX, atY } = part;
+  try {
+    await native.decodePart(jpeg, scale, maxPixels, into.data, into.width, [x, y, width, height, atX, atY]);
+  } catch (e) {
+    throw nativeError(e);
+  }
+}
+
+/** Encodes RGB as a baseline JPEG (4:2:0), for tiles that are composed rather than stored. */
+export async function encodeJpeg(image: RgbImage, quality: number): Promise<Buffer> {
+  if (native) return native.encode(image.data, image.width, image.height, quality);
+  // Huffman optimisation saves a few percent of bytes for a tenth more CPU: not worth it on a LAN.
+  return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).jpeg({ quality, optimiseCoding: false }).toBuffer();
 }
 
 /** Width and height from the SOF marker of a JPEG stream, without decoding. */

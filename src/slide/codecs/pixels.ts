@@ -44,3 +44,39 @@ export function ycbcrToRgbInPlace(data: Buffer | Uint8Array): void {
 function clamp(v: number): number {
   return v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
 }
+
+/**
+ * Averages scale x scale blocks, the size rounded up as libjpeg's DCT scaling rounds it (a partial block
+ * at the right or bottom edge averages the pixels it has). What codecs without scaled decoding do instead.
+ */
+export function shrinkImage(image: RgbImage, scale: number): RgbImage {
+  if (scale === 1) return image;
+  const width = Math.ceil(image.width / scale);
+  const height = Math.ceil(image.height / scale);
+  const out = Buffer.allocUnsafe(width * height * 3);
+  const rowBytes = image.width * 3;
+  for (let y = 0; y < height; y++) {
+    const y0 = y * scale;
+    const y1 = Math.min(y0 + scale, image.height);
+    for (let x = 0; x < width; x++) {
+      const x0 = x * scale;
+      const x1 = Math.min(x0 + scale, image.width);
+      let r = 0;
+      let g = 0;
+      let b = 0;
+      for (let sy = y0; sy < y1; sy++) {
+        for (let at = sy * rowBytes + x0 * 3, end = sy * rowBytes + x1 * 3; at < end; at += 3) {
+          r += image.data[at];
+          g += image.data[at + 1];
+          b += image.data[at + 2];
+        }
+      }
+      const area = (y1 - y0) * (x1 - x0);
+      const o = (y * width + x) * 3;
+      out[o] = Math.round(r / area);
+      out[o + 1] = Math.round(g / area);
+      out[o + 2] = Math.round(b / area);
+    }
+  }
+  return { width, height, channels: 3, data: out };
+}

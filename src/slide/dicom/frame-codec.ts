@@ -2,8 +2,8 @@ import { SlideError } from '../errors.ts';
 import { completeJpeg, decodeJpeg, jpegDimensions } from '../codecs/jpeg.ts';
 import { decodeJpeg2000 } from '../codecs/jpeg2000.ts';
 import { decodeJpegLs, jpegLsDimensions } from '../codecs/jpeg-ls.ts';
-import { toRgb, ycbcrToRgbInPlace } from '../codecs/pixels.ts';
-import type { RgbImage } from '../types.ts';
+import { shrinkImage, toRgb, ycbcrToRgbInPlace } from '../codecs/pixels.ts';
+import type { RegionScale, RgbImage } from '../types.ts';
 
 export type PixelEncoding = 'native' | 'jpeg' | 'jpeg-ls' | 'jpeg2000';
 
@@ -65,28 +65,28 @@ export function nativeFrameBytes(format: FrameFormat): number {
   return format.width * format.height * format.samplesPerPixel;
 }
 
-/** Decodes one stored frame to RGB; a frame whose codestream declares another size is corrupt. */
-export async function decodeFrame(format: FrameFormat, data: Buffer): Promise<RgbImage> {
+/** Decodes one stored frame to RGB at 1/scale; a frame whose codestream declares another size is corrupt. */
+export async function decodeFrame(format: FrameFormat, data: Buffer, scale: RegionScale = 1): Promise<RgbImage> {
   switch (format.encoding) {
     case 'native': {
       const image = toRgb(data, format.width, format.height, format.samplesPerPixel);
       if (format.photometric === 'YBR_FULL') {
         const rgb = Buffer.from(image.data);
         ycbcrToRgbInPlace(rgb);
-        return { ...image, data: rgb };
+        return shrinkImage({ ...image, data: rgb }, scale);
       }
-      return image;
+      return shrinkImage(image, scale);
     }
     case 'jpeg':
       checkSize(format, jpegDimensions(data), 'JPEG');
-      return decodeJpeg(standaloneJpeg(format, data));
+      return decodeJpeg(standaloneJpeg(format, data), undefined, scale);
     case 'jpeg-ls':
       checkSize(format, jpegLsDimensions(data), 'JPEG-LS');
-      return decodeJpegLs(data);
+      return shrinkImage(await decodeJpegLs(data), scale);
     case 'jpeg2000':
       checkSize(format, jpeg2000Dimensions(data), 'JPEG 2000');
       // YBR_ICT/RCT frames carry the colour transform in the codestream, so the decoder returns RGB.
-      return decodeJpeg2000(data, format.photometric === 'YBR_FULL');
+      return shrinkImage(await decodeJpeg2000(data, format.photometric === 'YBR_FULL'), scale);
   }
 }
 

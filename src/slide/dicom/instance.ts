@@ -1,6 +1,8 @@
 import { LIMITS, SlideError } from '../errors.ts';
 import type { FileSource } from '../file-source.ts';
-import type { RgbImage } from '../types.ts';
+import { canDecodeJpegParts, decodeJpegPart } from '../codecs/jpeg.ts';
+import type { ImagePart } from '../tiled-slide.ts';
+import type { RegionScale, RgbImage } from '../types.ts';
 import { decimal, firstItem, integer, readHeader, Tag, uint64s, type DicomDataSet } from './dataset.ts';
 import { decodeFrame, frameFormat, nativeFrameBytes, rawJpeg, type FrameFormat } from './frame-codec.ts';
 import { encapsulatedFrames, nativeFrames, type FrameReader } from './pixel-data.ts';
@@ -11,7 +13,9 @@ const FLAVORS = new Set<string>(['VOLUME', 'LABEL', 'OVERVIEW', 'THUMBNAIL']);
 
 /** Decoding of an instance's frames by 0-based number: all a level keeps after open (not the header). */
 export interface InstanceFrames {
-  decode(frame: number): Promise<RgbImage>;
+  decode(frame: number, scale: RegionScale): Promise<RgbImage>;
+  /** Decodes part of a frame into a region; false where the frame can only be decoded whole. */
+  decodePart(frame: number, scale: RegionScale, part: ImagePart): Promise<boolean>;
   rawJpeg(frame: number): Promise<Buffer | null>;
 }
 
@@ -44,7 +48,12 @@ export class DicomInstance {
     this.height = integer(dataSet, Tag.TotalPixelMatrixRows, 'UL') ?? (frameCount === 1 ? format.height : 0);
     this.frameCount = frameCount;
     this.frames = {
-      decode: async (frame) => decodeFrame(format, await reader.readFrame(frame)),
+      decode: async (frame, scale) => decodeFrame(format, await reader.readFrame(frame), scale),
+      decodePart: async (frame, scale, part) => {
+        if (format.encoding !== 'jpeg' || !canDecodeJpegParts) return false;
+        await decodeJpegPart(rawJpeg(format, await reader.readFrame(frame))!, LIMITS.maxTilePixels, scale, part);
+        return true;
+      },
       rawJpeg: async (frame) => (format.encoding === 'jpeg' ? rawJpeg(format, await reader.readFrame(frame)) : null),
     };
     const size = `${this.width}x${this.height}`;

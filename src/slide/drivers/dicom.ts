@@ -1,11 +1,11 @@
 import { LIMITS, SlideError } from '../errors.ts';
 import { buildMetadata, downsampleOf } from '../properties.ts';
-import { TiledSlide, type TileSource } from '../tiled-slide.ts';
+import { TiledSlide, type ImagePart, type TileSource } from '../tiled-slide.ts';
 import { isWsiPart10 } from '../dicom/dataset.ts';
 import type { DicomInstance, Flavor, InstanceFrames } from '../dicom/instance.ts';
 import { dicomMpp, dicomObjectivePower, dicomProperties } from '../dicom/metadata.ts';
 import { openSeries } from '../dicom/series.ts';
-import type { FileProbe, RawJpegTile, RgbImage, Slide, SlideDriver } from '../types.ts';
+import type { FileProbe, RawJpegTile, RegionScale, RgbImage, Slide, SlideDriver } from '../types.ts';
 
 /** OpenSlide's names for the associated-image flavours. */
 const ASSOCIATED_NAMES: Partial<Record<Flavor, string>> = { LABEL: 'label', OVERVIEW: 'macro', THUMBNAIL: 'thumbnail' };
@@ -126,9 +126,14 @@ class DicomLevel implements TileSource {
     });
   }
 
-  async decodeTile(col: number, row: number): Promise<RgbImage | null> {
+  async decodeTile(col: number, row: number, scale: RegionScale): Promise<RgbImage | null> {
     const at = this.locate(col, row);
-    return at ? at.frames.decode(at.frame) : null;
+    return at ? at.frames.decode(at.frame, scale) : null;
+  }
+
+  async decodeTilePart(col: number, row: number, scale: RegionScale, part: ImagePart): Promise<boolean> {
+    const at = this.locate(col, row);
+    return at ? at.frames.decodePart(at.frame, scale, part) : true;
   }
 
   async rawJpegTile(col: number, row: number): Promise<RawJpegTile | null> {

@@ -1,9 +1,10 @@
 import { LIMITS, SlideError } from '../errors.ts';
 import type { FileSource } from '../file-source.ts';
-import { decodeJpeg, jpegDimensions } from '../codecs/jpeg.ts';
-import type { TileSource } from '../tiled-slide.ts';
+import { canDecodeJpegParts, decodeJpeg, decodeJpegPart, jpegDimensions } from '../codecs/jpeg.ts';
+import { shrinkImage } from '../codecs/pixels.ts';
+import type { ImagePart, TileSource } from '../tiled-slide.ts';
 import { fitTile } from '../tiff/tiff-image.ts';
-import type { RawJpegTile, RgbImage } from '../types.ts';
+import type { RawJpegTile, RegionScale, RgbImage } from '../types.ts';
 import { assembleJpeg, JPEG_MAX_DIMENSION, type JpegHeader } from './jpeg-header.ts';
 import { RestartIntervals } from './restart-intervals.ts';
 
@@ -154,8 +155,7 @@ export interface LevelReads {
 
 /**
  * A pyramid level made from an NdpiStrip at 1/scale (scale 1, 2, 4 or 8): OpenSlide adds the reduced
- * levels that libjpeg's scaled decoding gives, so the level list matches it. Here the tile is decoded
- * at full size and averaged down, which agrees with libjpeg's DCT scaling to within rounding.
+ * levels that libjpeg's scaled decoding gives, so the level list matches it, and reads them the same way.
  */
 export class NdpiLevel implements TileSource {
   readonly width: number;
@@ -175,19 +175,33 @@ export class NdpiLevel implements TileSource {
     this.tileHeight = strip.tileHeight / scale;
   }
 
-  async decodeTile(col: number, row: number): Promise<RgbImage> {
+  async decodeTile(col: number, row: number, scale: RegionScale = 1): Promise<RgbImage> {
     const jpeg = await this.strip.tileJpeg(col, row);
     this.reads.tiles += 1;
     this.reads.intervals += jpeg.intervals;
     this.reads.bytes += jpeg.data.length;
-    let image = await decodeJpeg(jpeg.data);
+    // libjpeg scales by at most 8 in the DCT domain; a reduced level read at a scale averages the rest.
+    const total = this.scale * scale;
+    const inDct = Math.min(total, 8) as RegionScale;
+    let image = await decodeJpeg(jpeg.data, undefined, inDct);
     if (!this.strip.tiled) {
       // An untiled level's JPEG may round its size differently from the TIFF tags.
-      image = fitTile(image, this.strip.width, this.strip.height);
-    } else if (image.width !== jpeg.width || image.height !== jpeg.height) {
-      throw new SlideError('CORRUPT_TILE', `decoded ${image.width}x${image.height}, expected ${jpeg.width}x${jpeg.height}`);
+      image = fitTile(image, Math.ceil(this.strip.width / inDct), Math.ceil(this.strip.height / inDct));
+    } else if (image.width !== Math.ceil(jpeg.width / inDct) || image.height !== Math.ceil(jpeg.height / inDct)) {
+      throw new SlideError('CORRUPT_TILE', `decoded ${image.width}x${image.height}, expected ${jpeg.width}x${jpeg.height} at 1/${inDct}`);
     }
-    return this.scale === 1 ? image : shrink(image, this.scale);
+    return shrinkImage(image, total / inDct);
+  }
+
+  async decodeTilePart(col: number, row: number, scale: RegionScale, part: ImagePart): Promise<boolean> {
+    const total = this.scale * scale;
+    if (!this.strip.tiled || total > 8 || !canDecodeJpegParts) return false;
+    const jpeg = await this.strip.tileJpeg(col, row);
+    this.reads.tiles += 1;
+    this.reads.intervals += jpeg.intervals;
+    this.reads.bytes += jpeg.data.length;
+    await decodeJpegPart(jpeg.data, LIMITS.maxTilePixels, total as RegionScale, part);
+    return true;
   }
 
   /** The assembled tile JPEG itself (complete, nothing re-encoded); none for reduced levels. */
@@ -196,35 +210,6 @@ export class NdpiLevel implements TileSource {
     const { data, width, height } = await this.strip.tileJpeg(col, row);
     return { data, width, height };
   }
-}
-
-/** Averages scale x scale blocks (the image's sides are multiples of scale). */
-function shrink(image: RgbImage, scale: number): RgbImage {
-  const width = Math.floor(image.width / scale);
-  const height = Math.floor(image.height / scale);
-  const out = Buffer.allocUnsafe(width * height * 3);
-  const area = scale * scale;
-  const rowBytes = image.width * 3;
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      let r = 0;
-      let g = 0;
-      let b = 0;
-      for (let dy = 0; dy < scale; dy++) {
-        let at = (y * scale + dy) * rowBytes + x * scale * 3;
-        for (let dx = 0; dx < scale; dx++, at += 3) {
-          r += image.data[at];
-          g += image.data[at + 1];
-          b += image.data[at + 2];
-        }
-      }
-      const o = (y * width + x) * 3;
-      out[o] = Math.round(r / area);
-      out[o + 1] = Math.round(g / area);
-      out[o + 2] = Math.round(b / area);
-    }
-  }
-  return { width, height, channels: 3, data: out };
 }
 
 /**

@@ -1,11 +1,11 @@
 import { inflateSync } from 'node:zlib';
 import { LIMITS, SlideError } from '../errors.ts';
-import { completeJpeg, decodeJpeg, jpegDimensions } from '../codecs/jpeg.ts';
+import { canDecodeJpegParts, completeJpeg, decodeJpeg, decodeJpegPart, jpegDimensions } from '../codecs/jpeg.ts';
 import { decodeJpeg2000 } from '../codecs/jpeg2000.ts';
 import { decodeLzw } from '../codecs/lzw.ts';
-import { toRgb } from '../codecs/pixels.ts';
-import type { TileSource } from '../tiled-slide.ts';
-import type { RawJpegTile, RgbImage } from '../types.ts';
+import { shrinkImage, toRgb } from '../codecs/pixels.ts';
+import type { ImagePart, TileSource } from '../tiled-slide.ts';
+import type { RawJpegTile, RegionScale, RgbImage } from '../types.ts';
 import type { TiffDirectory, TiffFile } from './tiff-file.ts';
 import { Compression, Photometric, Tag } from './tags.ts';
 
@@ -103,12 +103,24 @@ export class TiffImage implements TileSource {
     return this.file.source.read(offsets[index], counts[index], `tile (${col},${row}) of TIFF directory ${this.directory.index}`);
   }
 
-  async decodeTile(col: number, row: number): Promise<RgbImage | null> {
+  async decodeTile(col: number, row: number, scale: RegionScale = 1): Promise<RgbImage | null> {
     const bytes = await this.readTileBytes(col, row);
     if (!bytes) return null;
     // The last strip of a stripped image may be shorter than RowsPerStrip.
     const rows = this.tiled ? this.tileHeight : Math.min(this.tileHeight, this.height - row * this.tileHeight);
-    return this.decodeBytes(bytes, this.tileWidth, rows);
+    return this.decodeBytes(bytes, this.tileWidth, rows, scale);
+  }
+
+  async decodeTilePart(col: number, row: number, scale: RegionScale, part: ImagePart): Promise<boolean> {
+    if (this.compression !== Compression.Jpeg || !this.tiled || !canDecodeJpegParts) return false;
+    const bytes = await this.readTileBytes(col, row);
+    if (!bytes) return true;
+    const jpeg = completeJpeg(bytes, this.jpegTables, this.rgbCodedJpeg());
+    const size = jpegDimensions(jpeg);
+    // A stored tile of another size than the grid's is padded or cut by a whole decode (fitTile).
+    if (!size || size.width !== this.tileWidth || size.height !== this.tileHeight) return false;
+    await decodeJpegPart(jpeg, this.maxStoredPixels, scale, part);
+    return true;
   }
 
   async rawJpegTile(col: number, row: number): Promise<RawJpegTile | null> {
@@ -152,15 +164,19 @@ export class TiffImage implements TileSource {
     return this.photometric === Photometric.Rgb && this.samplesPerPixel === 3;
   }
 
-  private async decodeBytes(bytes: Buffer, width: number, height: number): Promise<RgbImage> {
+  private async decodeBytes(bytes: Buffer, width: number, height: number, scale: RegionScale): Promise<RgbImage> {
     switch (this.compression) {
-      case Compression.Jpeg:
-        return fitTile(await decodeJpeg(completeJpeg(bytes, this.jpegTables, this.rgbCodedJpeg()), this.maxStoredPixels), width, height);
+      case Compression.Jpeg: {
+        const jpeg = completeJpeg(bytes, this.jpegTables, this.rgbCodedJpeg());
+        return fitTile(await decodeJpeg(jpeg, this.maxStoredPixels, scale), Math.ceil(width / scale), Math.ceil(height / scale));
+      }
       case Compression.AperioJp2kYcbcr:
-      case Compression.AperioJp2kRgb:
-        return fitTile(await decodeJpeg2000(bytes, this.compression === Compression.AperioJp2kYcbcr, this.maxStoredPixels), width, height);
+      case Compression.AperioJp2kRgb: {
+        const image = await decodeJpeg2000(bytes, this.compression === Compression.AperioJp2kYcbcr, this.maxStoredPixels);
+        return shrinkImage(fitTile(image, width, height), scale);
+      }
       default:
-        return this.decodeSamples(this.decompress(bytes, width * height * this.samplesPerPixel), width, height);
+        return shrinkImage(this.decodeSamples(this.decompress(bytes, width * height * this.samplesPerPixel), width, height), scale);
     }
   }
 
