@@ -57,7 +57,7 @@ async function measure(name: string, file: string, broker: Mosquitto, responder:
     const job = store.claimNextJob('bench', 3_600_000)!;
     progress(`${name}: analysing ...`);
     const outDir = path.join(dir, 'results');
-    const result: AnalysisResult = await analyzeSlide(file, { session: runtime.session, batchSize: runtime.selection.batchSize, outDir, sha256 });
+    const result: AnalysisResult = await analyzeSlide(file, { session: runtime.session, batchSize: runtime.selection.batchSize, decodeThreads: runtime.selection.decodeThreads, outDir, sha256 });
     store.completeJob(job.id, 'bench', {
       modelId: result.model.id, modelVersion: result.model.version, modelDigest: result.model.digest, modelRelease: result.model.releaseCounter,
       findingLabel: result.finding.label, findingScore: result.finding.score, result, outputDir: outDir,

@@ -2,19 +2,23 @@
  * pathbox's JPEG codec: libjpeg-turbo (Debian's libjpeg62-turbo) called directly through Node-API.
  *
  * Why not sharp for tiles: a whole-slide region is dozens of small JPEG tiles, and sharp's per-call
- * pipeline setup costs as much as decoding a 256x256 tile. This codec does one libjpeg decode per call on
- * libuv's thread pool, can decode at 1/2, 1/4 or 1/8 scale in the DCT domain (how the analysis reads
- * 0.25 MPP slides for 0.5 MPP models, and how Deep Zoom builds its in-between levels), and encodes.
+ * pipeline setup costs as much as decoding a 256x256 tile. This codec does the work on libuv's thread
+ * pool, decodes at 1/2, 1/4 or 1/8 scale in the DCT domain (how the analysis reads 0.25 MPP slides for
+ * 0.5 MPP models, and how Deep Zoom builds its in-between levels), decodes several tiles of a region in
+ * one call straight into the region's pixels, and encodes.
  *
- * decode(buffer, scaleDenom, maxPixels[, target]) -> Promise<{ width, height, data }>   RGB, 3 bytes per pixel,
- *   into `target` when given (a buffer V8 allocated costs the garbage collector far less than one made here)
- * decodePart(buffer, scaleDenom, maxPixels, target, targetWidth, [partX, partY, partW, partH, atX, atY])
- *   -> Promise<void>: only the part of the (scaled) image a region needs, written into the region's pixels at
- *   (atX, atY); columns outside it skip the IDCT and rows below it are never decoded.
- * encode(rgb, width, height, quality)    -> Promise<Buffer>                    baseline JPEG, 4:2:0
+ * decode(jpeg, scale, maxPixels[, target]) -> Promise<{ width, height, data }>
+ *   the whole image as RGB, into `target` when given (a buffer V8 allocated costs its garbage collector
+ *   far less than one made here)
+ * decodeParts(jpegs[], params Int32Array, maxPixels, target, targetWidth) -> Promise<void>
+ *   for each jpegs[i], params[7i..7i+6] = scale, x, y, width, height (a part of the scaled image), atX,
+ *   atY (where it goes in target): columns outside a part skip the IDCT and rows below it are never
+ *   decoded. A failure rejects with the failing part's index as `part`.
+ * encode(rgb, width, height, quality) -> Promise<Buffer>   baseline JPEG, 4:2:0
  */
 #include <node_api.h>
 #include <setjmp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +26,14 @@
 
 /* A progressive stream may declare any number of scans; each costs a pass over the whole image. */
 #define MAX_SCANS 500
+#define PART_FIELDS 7
+#define ROWS_PER_READ 16
+#define TOO_LARGE_PREFIX "TOO_LARGE:"
 
 typedef struct {
   struct jpeg_error_mgr base;
   jmp_buf escape;
-  char message[JMSG_LENGTH_MAX];
+  char message[JMSG_LENGTH_MAX + 64];
 } codec_error;
 
 static void fail_with_message(j_common_ptr cinfo) {
@@ -39,7 +46,6 @@ static void fail_with_message(j_common_ptr cinfo) {
 static void ignore_message(j_common_ptr cinfo) { (void)cinfo; }
 
 static void limit_scans(j_common_ptr cinfo) {
-  if (!cinfo->is_decompressor) return;
   j_decompress_ptr d = (j_decompress_ptr)cinfo;
   if (d->input_scan_number > MAX_SCANS) {
     codec_error *err = (codec_error *)cinfo->err;
@@ -48,148 +54,178 @@ static void limit_scans(j_common_ptr cinfo) {
   }
 }
 
+/* Where decoded rows go: a whole image (part NULL) or one part of it at (at_x, at_y) of a wider target. */
+typedef struct {
+  uint32_t x, y, width, height, at_x, at_y;
+} part_spec;
+
+typedef struct {
+  const unsigned char *input;
+  size_t input_length;
+  int scale;
+  part_spec part;
+} part_job;
+
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   napi_ref input_ref;
-  /* decode */
+  napi_ref target_ref;
+  enum { DECODE, DECODE_PARTS, ENCODE } kind;
+  double max_pixels;
+  /* decode and encode: one input */
   const unsigned char *input;
   size_t input_length;
-  int scale_denom;
-  double max_pixels;
-  /* encode */
+  int scale;
   int quality;
-  /* decode into a caller's buffer (NULL: allocate) */
+  /* decodeParts */
+  part_job *parts;
+  uint32_t part_count;
+  int32_t failed_part;
+  /* the caller's buffer rows are written to (NULL: allocate), its row length in pixels */
   unsigned char *target;
   size_t target_length;
-  napi_ref target_ref;
-  /* decodePart: target row length in pixels, the part of the scaled image, where it goes */
-  int is_part;
-  uint32_t target_width, part_x, part_y, part_w, part_h, at_x, at_y;
+  uint32_t target_width;
   /* results */
   unsigned char *output;
   size_t output_length;
-  unsigned int width, height;
-  char error[JMSG_LENGTH_MAX + 64];
+  uint32_t width, height;
+  char error[JMSG_LENGTH_MAX + 96];
 } job;
 
-static void decode_part(job *j, j_decompress_ptr cinfo, codec_error *err) {
-  if ((uint64_t)j->part_x + j->part_w > cinfo->output_width || (uint64_t)j->part_y + j->part_h > cinfo->output_height) {
-    snprintf(err->message, sizeof err->message, "part %u,%u %ux%u is outside the decoded %ux%u", j->part_x, j->part_y,
-             j->part_w, j->part_h, cinfo->output_width, cinfo->output_height);
-    longjmp(err->escape, 1);
-  }
-  size_t target_stride = (size_t)j->target_width * 3;
-  if ((uint64_t)j->at_x + j->part_w > j->target_width ||
-      ((uint64_t)j->at_y + j->part_h) * target_stride > j->target_length) {
-    snprintf(err->message, sizeof err->message, "part %ux%u does not fit the target at %u,%u", j->part_w, j->part_h, j->at_x, j->at_y);
-    longjmp(err->escape, 1);
-  }
-  /* Cropping rounds the columns out to whole iMCUs; the row buffer holds that wider span. */
-  JDIMENSION x_offset = j->part_x, width = j->part_w;
-  if (width < cinfo->output_width) jpeg_crop_scanline(cinfo, &x_offset, &width);
-  unsigned char *row = malloc((size_t)width * 3);
-  if (!row) {
-    snprintf(err->message, sizeof err->message, "out of memory for a %u-pixel row", width);
-    longjmp(err->escape, 1);
-  }
-  /* Freed on the error path by the caller's setjmp handler through this pointer. */
-  j->output = row;
-  if (j->part_y > 0) jpeg_skip_scanlines(cinfo, j->part_y);
-  size_t skip_bytes = (size_t)(j->part_x - x_offset) * 3;
-  size_t part_bytes = (size_t)j->part_w * 3;
-  for (uint32_t y = 0; y < j->part_h; y++) {
-    JSAMPROW rows[1] = {row};
-    if (jpeg_read_scanlines(cinfo, rows, 1) != 1) {
-      snprintf(err->message, sizeof err->message, "decoder stopped at row %u of the part", y);
-      longjmp(err->escape, 1);
-    }
-    memcpy(j->target + ((size_t)(j->at_y + y) * j->target_width + j->at_x) * 3, row + skip_bytes, part_bytes);
-  }
-  /* The rows below the part are never decoded. */
-  jpeg_abort_decompress(cinfo);
-  free(row);
-  j->output = NULL;
-}
-
-static void decode_execute(napi_env env, void *data) {
-  (void)env;
-  job *j = (job *)data;
+/*
+ * Decodes one JPEG. With `part`, only that rectangle of the scaled image is decoded into `target`;
+ * without, the whole image goes to `target` (or a new buffer, returned in *allocated). Returns 0, or -1
+ * with the reason in `error`.
+ */
+static int decode_one(const unsigned char *input, size_t length, int scale, double max_pixels, const part_spec *part,
+                      unsigned char *target, size_t target_length, uint32_t target_width, unsigned char **allocated,
+                      uint32_t *width_out, uint32_t *height_out, char *error, size_t error_size) {
   struct jpeg_decompress_struct cinfo;
   struct jpeg_progress_mgr progress;
   codec_error err;
+  unsigned char *volatile pixels = NULL;
+  unsigned char *volatile row = NULL;
   memset(&cinfo, 0, sizeof cinfo);
   cinfo.err = jpeg_std_error(&err.base);
   err.base.error_exit = fail_with_message;
   err.base.output_message = ignore_message;
   err.message[0] = 0;
-  unsigned char *volatile pixels = NULL;
   if (setjmp(err.escape)) {
-    snprintf(j->error, sizeof j->error, "%s", err.message[0] ? err.message : "JPEG decode failed");
+    snprintf(error, error_size, "%s", err.message[0] ? err.message : "JPEG decode failed");
     jpeg_destroy_decompress(&cinfo);
     free(pixels);
-    free(j->output);
-    j->output = NULL;
-    return;
+    free(row);
+    return -1;
   }
   jpeg_create_decompress(&cinfo);
   progress.progress_monitor = limit_scans;
   cinfo.progress = &progress;
-  jpeg_mem_src(&cinfo, j->input, (unsigned long)j->input_length);
+  jpeg_mem_src(&cinfo, input, (unsigned long)length);
   jpeg_read_header(&cinfo, TRUE);
   /* Bound the frame before anything is allocated: libjpeg fills whatever the data lacks, so a forged
      header of a few bytes could otherwise cost gigabytes. */
-  if ((double)cinfo.image_width * (double)cinfo.image_height > j->max_pixels) {
-    snprintf(j->error, sizeof j->error, "TOO_LARGE:JPEG frame %ux%u exceeds the %.0f pixels allowed here",
-             cinfo.image_width, cinfo.image_height, j->max_pixels);
-    jpeg_destroy_decompress(&cinfo);
-    return;
+  if ((double)cinfo.image_width * (double)cinfo.image_height > max_pixels) {
+    snprintf(err.message, sizeof err.message, TOO_LARGE_PREFIX "JPEG frame %ux%u exceeds the %.0f pixels allowed here",
+             cinfo.image_width, cinfo.image_height, max_pixels);
+    longjmp(err.escape, 1);
   }
   if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
-    snprintf(j->error, sizeof j->error, "CMYK JPEG is not a slide tile");
-    jpeg_destroy_decompress(&cinfo);
-    return;
+    snprintf(err.message, sizeof err.message, "CMYK JPEG is not a slide tile");
+    longjmp(err.escape, 1);
   }
   cinfo.out_color_space = JCS_RGB;
   cinfo.scale_num = 1;
-  cinfo.scale_denom = (unsigned int)j->scale_denom;
+  cinfo.scale_denom = (unsigned int)scale;
   cinfo.dct_method = JDCT_ISLOW;
   jpeg_start_decompress(&cinfo);
-  if (j->is_part) {
-    decode_part(j, &cinfo, &err);
-    jpeg_destroy_decompress(&cinfo);
-    return;
-  }
-  size_t stride = (size_t)cinfo.output_width * 3;
-  if (j->target) {
-    if (j->target_length < stride * cinfo.output_height) {
-      snprintf(err.message, sizeof err.message, "decoded %ux%u does not fit the %zu bytes given", cinfo.output_width,
-               cinfo.output_height, j->target_length);
+  size_t target_stride = (size_t)target_width * 3;
+
+  if (part) {
+    if ((uint64_t)part->x + part->width > cinfo.output_width || (uint64_t)part->y + part->height > cinfo.output_height) {
+      snprintf(err.message, sizeof err.message, "part %u,%u %ux%u is outside the decoded %ux%u", part->x, part->y,
+               part->width, part->height, cinfo.output_width, cinfo.output_height);
       longjmp(err.escape, 1);
     }
+    if ((uint64_t)part->at_x + part->width > target_width ||
+        ((uint64_t)part->at_y + part->height) * target_stride > target_length) {
+      snprintf(err.message, sizeof err.message, "part %ux%u does not fit the target at %u,%u", part->width, part->height,
+               part->at_x, part->at_y);
+      longjmp(err.escape, 1);
+    }
+    /* Cropping rounds the columns out to whole iMCUs. When that adds none, rows are decoded straight into
+       the target; otherwise into a buffer of that wider span, then copied. */
+    JDIMENSION x_offset = part->x, span = part->width;
+    if (span < cinfo.output_width) jpeg_crop_scanline(&cinfo, &x_offset, &span);
+    int direct = x_offset == part->x && span == part->width;
+    size_t span_bytes = (size_t)span * 3;
+    if (!direct) {
+      row = malloc(span_bytes * ROWS_PER_READ);
+      if (!row) {
+        snprintf(err.message, sizeof err.message, "out of memory for %u-pixel rows", span);
+        longjmp(err.escape, 1);
+      }
+    }
+    if (part->y > 0) jpeg_skip_scanlines(&cinfo, part->y);
+    size_t skip_bytes = (size_t)(part->x - x_offset) * 3;
+    for (uint32_t y = 0; y < part->height;) {
+      /* Several rows per call: libjpeg hands out whole row groups, and one row at a time costs it a copy. */
+      JSAMPROW rows[ROWS_PER_READ];
+      uint32_t wanted = part->height - y < ROWS_PER_READ ? part->height - y : ROWS_PER_READ;
+      for (uint32_t i = 0; i < wanted; i++) {
+        rows[i] = direct ? target + ((size_t)(part->at_y + y + i) * target_width + part->at_x) * 3 : row + i * span_bytes;
+      }
+      JDIMENSION got = jpeg_read_scanlines(&cinfo, rows, wanted);
+      if (got == 0) {
+        snprintf(err.message, sizeof err.message, "decoder stopped at row %u of the part", y);
+        longjmp(err.escape, 1);
+      }
+      if (!direct) {
+        for (JDIMENSION i = 0; i < got; i++) {
+          memcpy(target + ((size_t)(part->at_y + y + i) * target_width + part->at_x) * 3, row + i * span_bytes + skip_bytes, (size_t)part->width * 3);
+        }
+      }
+      y += got;
+    }
+    /* The rows below the part are never decoded. */
+    jpeg_abort_decompress(&cinfo);
+    free(row);
+    row = NULL;
   } else {
-    pixels = malloc(stride * cinfo.output_height);
+    size_t stride = (size_t)cinfo.output_width * 3;
+    unsigned char *rows = target;
+    if (target && target_length < stride * cinfo.output_height) {
+      snprintf(err.message, sizeof err.message, "decoded %ux%u does not fit the %zu bytes given", cinfo.output_width,
+               cinfo.output_height, target_length);
+      longjmp(err.escape, 1);
+    }
+    if (!target) {
+      rows = pixels = malloc(stride * cinfo.output_height);
+      if (!pixels) {
+        snprintf(err.message, sizeof err.message, "out of memory for %ux%u pixels", cinfo.output_width, cinfo.output_height);
+        longjmp(err.escape, 1);
+      }
+    }
+    while (cinfo.output_scanline < cinfo.output_height) {
+      JSAMPROW lines[ROWS_PER_READ];
+      JDIMENSION first = cinfo.output_scanline;
+      JDIMENSION wanted = cinfo.output_height - first < ROWS_PER_READ ? cinfo.output_height - first : ROWS_PER_READ;
+      for (JDIMENSION i = 0; i < wanted; i++) lines[i] = rows + stride * (first + i);
+      if (jpeg_read_scanlines(&cinfo, lines, wanted) == 0) {
+        snprintf(err.message, sizeof err.message, "decoder stopped at row %u", first);
+        longjmp(err.escape, 1);
+      }
+    }
+    jpeg_finish_decompress(&cinfo);
+    *allocated = pixels;
   }
-  unsigned char *rows = j->target ? j->target : pixels;
-  if (!rows) {
-    snprintf(err.message, sizeof err.message, "out of memory for %ux%u pixels", cinfo.output_width, cinfo.output_height);
-    longjmp(err.escape, 1);
-  }
-  while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW row = rows + stride * cinfo.output_scanline;
-    jpeg_read_scanlines(&cinfo, &row, 1);
-  }
-  jpeg_finish_decompress(&cinfo);
-  j->width = cinfo.output_width;
-  j->height = cinfo.output_height;
-  j->output = pixels;
-  j->output_length = stride * cinfo.output_height;
+  *width_out = cinfo.output_width;
+  *height_out = cinfo.output_height;
   jpeg_destroy_decompress(&cinfo);
+  return 0;
 }
 
-static void encode_execute(napi_env env, void *data) {
-  (void)env;
-  job *j = (job *)data;
+static void encode_one(job *j) {
   struct jpeg_compress_struct cinfo;
   codec_error err;
   unsigned char *volatile out = NULL;
@@ -226,30 +262,58 @@ static void encode_execute(napi_env env, void *data) {
   j->output_length = out_length;
 }
 
+static void execute(napi_env env, void *data) {
+  (void)env;
+  job *j = (job *)data;
+  switch (j->kind) {
+    case DECODE:
+      if (decode_one(j->input, j->input_length, j->scale, j->max_pixels, NULL, j->target, j->target_length, 0,
+                     &j->output, &j->width, &j->height, j->error, sizeof j->error) == 0 && j->output) {
+        j->output_length = (size_t)j->width * j->height * 3;
+      }
+      break;
+    case DECODE_PARTS:
+      for (uint32_t i = 0; i < j->part_count; i++) {
+        part_job *p = &j->parts[i];
+        unsigned char *unused = NULL;
+        uint32_t w, h;
+        if (decode_one(p->input, p->input_length, p->scale, j->max_pixels, &p->part, j->target, j->target_length,
+                       j->target_width, &unused, &w, &h, j->error, sizeof j->error) != 0) {
+          j->failed_part = (int32_t)i;
+          return;
+        }
+      }
+      break;
+    case ENCODE:
+      encode_one(j);
+      break;
+  }
+}
+
 static void free_pixels(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   free(data);
 }
 
-static void settle(napi_env env, napi_status status, void *data, int is_decode) {
-  /* is_decode: 1 decode, 0 encode; a part decode resolves to undefined. */
+static void complete(napi_env env, napi_status status, void *data) {
   job *j = (job *)data;
   napi_value result = NULL;
   if (status != napi_ok && !j->error[0]) snprintf(j->error, sizeof j->error, "JPEG job was cancelled");
   if (j->error[0]) {
     napi_value message, code, error;
-    const char *text = j->error;
-    const char *code_name = "CORRUPT";
-    if (strncmp(text, "TOO_LARGE:", 10) == 0) {
-      code_name = "TOO_LARGE";
-      text += 10;
-    }
+    int too_large = strncmp(j->error, TOO_LARGE_PREFIX, strlen(TOO_LARGE_PREFIX)) == 0;
+    const char *text = too_large ? j->error + strlen(TOO_LARGE_PREFIX) : j->error;
     napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
-    napi_create_string_utf8(env, code_name, NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, too_large ? "TOO_LARGE" : "CORRUPT", NAPI_AUTO_LENGTH, &code);
     napi_create_error(env, code, message, &error);
+    if (j->kind == DECODE_PARTS) {
+      napi_value index;
+      napi_create_int32(env, j->failed_part, &index);
+      napi_set_named_property(env, error, "part", index);
+    }
     napi_reject_deferred(env, j->deferred, error);
-  } else if (j->is_part) {
+  } else if (j->kind == DECODE_PARTS) {
     napi_get_undefined(env, &result);
     napi_resolve_deferred(env, j->deferred, result);
   } else {
@@ -262,7 +326,7 @@ static void settle(napi_env env, napi_status status, void *data, int is_decode) 
       napi_create_buffer_copy(env, j->output_length, j->output, &copy, &buffer);
       free(j->output);
     }
-    if (is_decode) {
+    if (j->kind == DECODE) {
       napi_value width, height;
       napi_create_object(env, &result);
       napi_create_uint32(env, j->width, &width);
@@ -275,34 +339,35 @@ static void settle(napi_env env, napi_status status, void *data, int is_decode) 
     }
     napi_resolve_deferred(env, j->deferred, result);
   }
-  napi_delete_reference(env, j->input_ref);
+  if (j->input_ref) napi_delete_reference(env, j->input_ref);
   if (j->target_ref) napi_delete_reference(env, j->target_ref);
   napi_delete_async_work(env, j->work);
+  free(j->parts);
   free(j);
 }
 
-static void decode_complete(napi_env env, napi_status status, void *data) { settle(env, status, data, 1); }
-static void encode_complete(napi_env env, napi_status status, void *data) { settle(env, status, data, 0); }
-
-static napi_value throw_type_error(napi_env env, const char *message) {
-  napi_throw_type_error(env, NULL, message);
+static napi_value usage_error(napi_env env, job *j, const char *usage) {
+  if (j) {
+    if (j->input_ref) napi_delete_reference(env, j->input_ref);
+    if (j->target_ref) napi_delete_reference(env, j->target_ref);
+    free(j->parts);
+    free(j);
+  }
+  napi_throw_type_error(env, NULL, usage);
   return NULL;
 }
 
-/* Keeps the input buffer alive (and its bytes in place) until the job has run. */
-static int take_buffer(napi_env env, napi_value value, job *j) {
+/* The bytes of a Buffer argument. */
+static int buffer_bytes(napi_env env, napi_value value, unsigned char **bytes, size_t *length) {
   bool is_buffer = false;
-  void *bytes;
-  size_t length;
   if (napi_is_buffer(env, value, &is_buffer) != napi_ok || !is_buffer) return 0;
-  if (napi_get_buffer_info(env, value, &bytes, &length) != napi_ok) return 0;
-  j->input = bytes;
-  j->input_length = length;
-  return napi_create_reference(env, value, 1, &j->input_ref) == napi_ok;
+  return napi_get_buffer_info(env, value, (void **)bytes, length) == napi_ok;
 }
 
-static napi_value queue(napi_env env, job *j, const char *name, napi_async_execute_callback execute,
-                        napi_async_complete_callback complete) {
+/* Keeps a JS value (and so the bytes it holds, which V8 never moves) alive until the job has run. */
+static int keep(napi_env env, napi_value value, napi_ref *ref) { return napi_create_reference(env, value, 1, ref) == napi_ok; }
+
+static napi_value queue(napi_env env, job *j, const char *name) {
   napi_value promise, resource_name;
   napi_create_promise(env, &j->deferred, &promise);
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name);
@@ -311,95 +376,98 @@ static napi_value queue(napi_env env, job *j, const char *name, napi_async_execu
   return promise;
 }
 
+static int valid_scale(int32_t scale) { return scale == 1 || scale == 2 || scale == 4 || scale == 8; }
+
 static napi_value decode(napi_env env, napi_callback_info info) {
+  const char *usage = "decode(jpeg Buffer, scale 1|2|4|8, maxPixels[, target Buffer])";
   size_t argc = 4;
   napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 3) return throw_type_error(env, "decode(buffer, scaleDenom, maxPixels[, target])");
   job *j = calloc(1, sizeof(job));
+  if (!j) return usage_error(env, NULL, "out of memory");
+  j->kind = DECODE;
+  unsigned char *input;
   int32_t scale;
-  if (!j) return throw_type_error(env, "out of memory");
-  if (napi_get_value_int32(env, argv[1], &scale) != napi_ok || (scale != 1 && scale != 2 && scale != 4 && scale != 8) ||
-      napi_get_value_double(env, argv[2], &j->max_pixels) != napi_ok || !take_buffer(env, argv[0], j)) {
-    free(j);
-    return throw_type_error(env, "decode(buffer, scaleDenom 1|2|4|8, maxPixels)");
+  if (argc < 3 || !buffer_bytes(env, argv[0], &input, &j->input_length) || napi_get_value_int32(env, argv[1], &scale) != napi_ok ||
+      !valid_scale(scale) || napi_get_value_double(env, argv[2], &j->max_pixels) != napi_ok || !keep(env, argv[0], &j->input_ref)) {
+    return usage_error(env, j, usage);
   }
-  j->scale_denom = scale;
+  j->input = input;
+  j->scale = scale;
   napi_valuetype target_type = napi_undefined;
   if (argc == 4) napi_typeof(env, argv[3], &target_type);
   if (target_type != napi_undefined) {
-    bool is_buffer = false;
-    void *bytes;
-    if (napi_is_buffer(env, argv[3], &is_buffer) != napi_ok || !is_buffer ||
-        napi_get_buffer_info(env, argv[3], &bytes, &j->target_length) != napi_ok ||
-        napi_create_reference(env, argv[3], 1, &j->target_ref) != napi_ok) {
-      napi_delete_reference(env, j->input_ref);
-      free(j);
-      return throw_type_error(env, "decode: target must be a Buffer");
-    }
-    j->target = bytes;
+    if (!buffer_bytes(env, argv[3], &j->target, &j->target_length) || !keep(env, argv[3], &j->target_ref)) return usage_error(env, j, usage);
   }
-  return queue(env, j, "pathbox.jpeg.decode", decode_execute, decode_complete);
+  return queue(env, j, "pathbox.jpeg.decode");
 }
 
-static napi_value decode_part_call(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+static napi_value decode_parts(napi_env env, napi_callback_info info) {
+  const char *usage = "decodeParts(jpegs Buffer[], params Int32Array of 7 per JPEG, maxPixels, target Buffer, targetWidth)";
+  size_t argc = 5;
+  napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  const char *usage = "decodePart(buffer, scaleDenom 1|2|4|8, maxPixels, target, targetWidth, [partX, partY, partW, partH, atX, atY])";
   job *j = calloc(1, sizeof(job));
-  if (!j) return throw_type_error(env, "out of memory");
-  int32_t scale = 0;
-  bool ok = argc == 6 && napi_get_value_int32(env, argv[1], &scale) == napi_ok && (scale == 1 || scale == 2 || scale == 4 || scale == 8) &&
-            napi_get_value_double(env, argv[2], &j->max_pixels) == napi_ok && napi_get_value_uint32(env, argv[4], &j->target_width) == napi_ok;
-  uint32_t *fields[6] = {&j->part_x, &j->part_y, &j->part_w, &j->part_h, &j->at_x, &j->at_y};
-  for (uint32_t i = 0; ok && i < 6; i++) {
+  if (!j) return usage_error(env, NULL, "out of memory");
+  j->kind = DECODE_PARTS;
+  bool is_array = false, is_typed = false;
+  napi_typedarray_type type;
+  size_t param_count = 0;
+  void *param_data = NULL;
+  if (argc != 5 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[0], &j->part_count) != napi_ok || j->part_count == 0 ||
+      napi_is_typedarray(env, argv[1], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[1], &type, &param_count, &param_data, NULL, NULL) != napi_ok || type != napi_int32_array ||
+      param_count != (size_t)j->part_count * PART_FIELDS || napi_get_value_double(env, argv[2], &j->max_pixels) != napi_ok ||
+      !buffer_bytes(env, argv[3], &j->target, &j->target_length) || napi_get_value_uint32(env, argv[4], &j->target_width) != napi_ok ||
+      !keep(env, argv[0], &j->input_ref) || !keep(env, argv[3], &j->target_ref)) {
+    return usage_error(env, j, usage);
+  }
+  j->parts = calloc(j->part_count, sizeof(part_job));
+  if (!j->parts) return usage_error(env, j, "out of memory");
+  const int32_t *params = param_data;
+  for (uint32_t i = 0; i < j->part_count; i++) {
     napi_value item;
-    ok = napi_get_element(env, argv[5], i, &item) == napi_ok && napi_get_value_uint32(env, item, fields[i]) == napi_ok;
+    unsigned char *bytes;
+    const int32_t *p = params + (size_t)i * PART_FIELDS;
+    if (napi_get_element(env, argv[0], i, &item) != napi_ok || !buffer_bytes(env, item, &bytes, &j->parts[i].input_length) ||
+        !valid_scale(p[0]) || p[1] < 0 || p[2] < 0 || p[3] <= 0 || p[4] <= 0 || p[5] < 0 || p[6] < 0) {
+      return usage_error(env, j, usage);
+    }
+    j->parts[i].input = bytes;
+    j->parts[i].scale = p[0];
+    j->parts[i].part = (part_spec){(uint32_t)p[1], (uint32_t)p[2], (uint32_t)p[3], (uint32_t)p[4], (uint32_t)p[5], (uint32_t)p[6]};
   }
-  bool is_buffer = false;
-  void *bytes = NULL;
-  ok = ok && j->part_w > 0 && j->part_h > 0 && napi_is_buffer(env, argv[3], &is_buffer) == napi_ok && is_buffer &&
-       napi_get_buffer_info(env, argv[3], &bytes, &j->target_length) == napi_ok && take_buffer(env, argv[0], j);
-  if (!ok || napi_create_reference(env, argv[3], 1, &j->target_ref) != napi_ok) {
-    if (j->input_ref) napi_delete_reference(env, j->input_ref);
-    free(j);
-    return throw_type_error(env, usage);
-  }
-  j->target = bytes;
-  j->scale_denom = scale;
-  j->is_part = 1;
-  return queue(env, j, "pathbox.jpeg.decodePart", decode_execute, decode_complete);
+  return queue(env, j, "pathbox.jpeg.decodeParts");
 }
 
 static napi_value encode(napi_env env, napi_callback_info info) {
+  const char *usage = "encode(rgb Buffer of width*height*3 bytes, width, height, quality 1-100)";
   size_t argc = 4;
   napi_value argv[4];
-  uint32_t width, height;
   int32_t quality;
+  unsigned char *input;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   job *j = calloc(1, sizeof(job));
-  if (!j) return throw_type_error(env, "out of memory");
-  if (argc != 4 || napi_get_value_uint32(env, argv[1], &width) != napi_ok ||
-      napi_get_value_uint32(env, argv[2], &height) != napi_ok || napi_get_value_int32(env, argv[3], &quality) != napi_ok ||
-      width == 0 || height == 0 || width > 65500 || height > 65500 || quality < 1 || quality > 100 ||
-      !take_buffer(env, argv[0], j) || j->input_length < (size_t)width * height * 3) {
-    if (j->input_ref) napi_delete_reference(env, j->input_ref);
-    free(j);
-    return throw_type_error(env, "encode(rgb buffer of width*height*3 bytes, width, height, quality 1-100)");
+  if (!j) return usage_error(env, NULL, "out of memory");
+  j->kind = ENCODE;
+  if (argc != 4 || napi_get_value_uint32(env, argv[1], &j->width) != napi_ok || napi_get_value_uint32(env, argv[2], &j->height) != napi_ok ||
+      napi_get_value_int32(env, argv[3], &quality) != napi_ok || j->width == 0 || j->height == 0 || j->width > 65500 ||
+      j->height > 65500 || quality < 1 || quality > 100 || !buffer_bytes(env, argv[0], &input, &j->input_length) ||
+      j->input_length < (size_t)j->width * j->height * 3 || !keep(env, argv[0], &j->input_ref)) {
+    return usage_error(env, j, usage);
   }
-  j->width = width;
-  j->height = height;
+  j->input = input;
   j->quality = quality;
-  return queue(env, j, "pathbox.jpeg.encode", encode_execute, encode_complete);
+  return queue(env, j, "pathbox.jpeg.encode");
 }
 
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "decode", NAPI_AUTO_LENGTH, decode, NULL, &fn);
   napi_set_named_property(env, exports, "decode", fn);
-  napi_create_function(env, "decodePart", NAPI_AUTO_LENGTH, decode_part_call, NULL, &fn);
-  napi_set_named_property(env, exports, "decodePart", fn);
+  napi_create_function(env, "decodeParts", NAPI_AUTO_LENGTH, decode_parts, NULL, &fn);
+  napi_set_named_property(env, exports, "decodeParts", fn);
   napi_create_function(env, "encode", NAPI_AUTO_LENGTH, encode, NULL, &fn);
   napi_set_named_property(env, exports, "encode", fn);
   return exports;

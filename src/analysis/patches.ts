@@ -40,9 +40,10 @@ export async function* patchBatches(slide: Slide, grid: TileGrid, options: Patch
         const i = next++;
         options.signal?.throwIfAborted();
         const started = performance.now();
-        const patch = await readPatch(slide, grid, tiles[i], inputSize);
+        const into = Buffer.from(rgb.buffer, rgb.byteOffset + i * patchBytes, patchBytes);
+        const patch = await readPatch(slide, grid, tiles[i], inputSize, into);
         options.onReadTime?.(performance.now() - started);
-        rgb.set(patch, i * patchBytes);
+        if (patch !== into) into.set(patch);
       }
     };
     await Promise.all(Array.from({ length: Math.min(options.readConcurrency, tiles.length) }, worker));
@@ -69,11 +70,13 @@ export async function* patchBatches(slide: Slide, grid: TileGrid, options: Patch
 /**
  * One tile at the model's input size: read at the planned level, at the largest power-of-two scale that
  * libjpeg decodes directly (a 0.25 MPP slide for a 0.5 MPP model decodes at half size), resized for the rest.
+ * Read straight into `into` (a batch's slot) when no resize is needed.
  */
-export async function readPatch(slide: Slide, grid: TileGrid, tile: GridTile, inputSize: number): Promise<Buffer> {
+async function readPatch(slide: Slide, grid: TileGrid, tile: GridTile, inputSize: number, into?: Buffer): Promise<Buffer> {
   const scale = regionScaleFor(grid.readSize / inputSize);
-  const image = await slide.readRegion(grid.level, tile.x, tile.y, grid.readSize, grid.readSize, scale);
-  if (image.width === inputSize && image.height === inputSize) return image.data;
+  const direct = Math.ceil(grid.readSize / scale) === inputSize;
+  const image = await slide.readRegion(grid.level, tile.x, tile.y, grid.readSize, grid.readSize, { scale, into: direct ? into : undefined });
+  if (direct) return image.data;
   return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
     .resize(inputSize, inputSize, { fit: 'fill', kernel: 'linear' })
     .raw()

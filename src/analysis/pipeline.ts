@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { runRgbBatch, type ModelManifest, type ModelSession } from '../models/index.ts';
-import { openSlide, type Slide } from '../slide/index.ts';
+import { openSlide, type RgbImage, type Slide } from '../slide/index.ts';
 import { sha256File } from '../ingest/index.ts';
 import { planGrid } from './grid.ts';
 import { heatmapGrid, renderHeatmapPng } from './heatmap.ts';
@@ -21,6 +21,8 @@ export interface AnalyzeOptions {
   /** Known content hash (ingest computed it); computed here when absent. */
   sha256?: string;
   readConcurrency?: number;
+  /** Tiles decoded at once (the model selection's decodeThreads); unbounded when absent. */
+  decodeThreads?: number;
   /** Used when the slide states neither MPP nor objective power. */
   defaultMpp?: number | null;
   /** Grid cells with less tissue than this share are not analysed. */
@@ -53,7 +55,8 @@ export async function analyzeSlide(file: string, options: AnalyzeOptions): Promi
   const started = performance.now();
   const hashing = options.sha256 ? Promise.resolve(options.sha256) : sha256File(file);
   hashing.catch(() => {});
-  const slide = await openSlide(file);
+  // Grid patches share their border tiles with their neighbours: cache each tile on its first decode.
+  const slide = await openSlide(file, { decodeThreads: options.decodeThreads, cacheAdmission: 'first-request' });
   try {
     return await analyzeOpenSlide(slide, options, started, hashing);
   } finally {
@@ -141,9 +144,24 @@ async function analyzeOpenSlide(slide: Slide, options: AnalyzeOptions, started: 
 export async function planAnalysis(slide: Slide, manifest: ModelManifest, options: Pick<AnalyzeOptions, 'defaultMpp' | 'overviewSide' | 'minTissue'> = {}) {
   const mpp = resolveMpp(slide.metadata, options.defaultMpp ?? null);
   const overview = await readOverview(slide, options.overviewSide ?? 2048);
-  const mask = detectTissue(overview.image);
+  const mask = detectTissue(await thumbnailForTissue(overview.image));
   const grid = planGrid(slide.metadata, mpp.value[0], { mpp: manifest.input.mpp, inputSize: manifest.input.size.width }, mask, options.minTissue ?? 0.2);
   return { mpp, overview, mask, grid };
+}
+
+/**
+ * The detector's pixel sizes (pen-stroke gaps, margins, small objects) are set for thumbnails of about a
+ * thousand pixels, HistoQC's, and its cost grows with every pixel: a larger overview is shrunk to that.
+ */
+const TISSUE_THUMBNAIL_SIDE = 1024;
+
+async function thumbnailForTissue(image: RgbImage): Promise<RgbImage> {
+  if (Math.max(image.width, image.height) <= TISSUE_THUMBNAIL_SIDE) return image;
+  const { data, info } = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
+    .resize(TISSUE_THUMBNAIL_SIDE, TISSUE_THUMBNAIL_SIDE, { fit: 'inside', kernel: 'linear' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, channels: 3, data };
 }
 
 const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;

@@ -33,6 +33,7 @@ const analyze: Command = {
       const result = await analyzeSlide(file, {
         session: runtime.session,
         batchSize: runtime.selection.batchSize,
+        decodeThreads: runtime.selection.decodeThreads,
         outDir,
         defaultMpp,
         onProgress: progressReporter(path.basename(file)),
@@ -94,7 +95,7 @@ const modelsSelect: Command = {
     const decision = {
       model: { id: runtime.bundle.manifest.id, version: runtime.bundle.manifest.version, origin: runtime.origin },
       variant: s.variant.name, precision: s.variant.precision, executionProvider: s.executionProvider,
-      intraOpThreads: s.intraOpThreads, interOpThreads: s.interOpThreads, batchSize: s.batchSize,
+      intraOpThreads: s.intraOpThreads, interOpThreads: s.interOpThreads, decodeThreads: s.decodeThreads, batchSize: s.batchSize,
       ...(args.values.explain ? { reasons: s.reasons, rejected: s.rejected, rejectedProviders: s.rejectedProviders } : {}),
     };
     output(args.values.json === true, decision, () => [

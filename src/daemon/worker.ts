@@ -138,6 +138,7 @@ export class AnalysisWorker {
       const result = await analyzeSlide(slide.path, {
         session: runtime.session,
         batchSize: runtime.selection.batchSize,
+        decodeThreads: runtime.selection.decodeThreads,
         outDir,
         sha256: slide.sha256,
         defaultMpp: this.options.defaultMpp,

@@ -46,7 +46,8 @@ port.on('message', async (message: RunRequest | { release: true }) => {
       outputs[name] = { type: value.type, dims: [...value.dims], data };
       transfer.push(data.buffer);
     }
-    port.postMessage({ id: message.id, outputs }, transfer);
+    // The input goes back too, so the next batch is written into it instead of a new allocation.
+    port.postMessage({ id: message.id, outputs, input: message.data }, [...transfer, message.data.buffer as ArrayBuffer]);
   } catch (e) {
     port.postMessage({ id: message.id, error: e instanceof Error ? e.message : String(e) });
   }

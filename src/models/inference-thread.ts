@@ -1,14 +1,21 @@
 import { Worker } from 'node:worker_threads';
 
+export type BackendOutputs = Record<string, { type: string; dims: readonly number[]; data: unknown }>;
+
 /** What ModelSession needs to run a batch, wherever the onnxruntime session lives. */
 export interface RunBackend {
-  run(data: Float32Array | Uint8Array, dims: number[], outputNames: string[]): Promise<Record<string, { type: string; dims: readonly number[]; data: unknown }>>;
+  /**
+   * With handOver the caller gives up `data`: a worker thread takes its memory instead of a copy, and
+   * hands it back as `input` once the batch has run, free for the next one.
+   */
+  run(data: Float32Array | Uint8Array, dims: number[], outputNames: string[], handOver?: boolean): Promise<{ outputs: BackendOutputs; input?: Float32Array | Uint8Array }>;
   release(): Promise<void>;
 }
 
 interface Reply {
   id: number;
-  outputs?: Record<string, { type: string; dims: number[]; data: unknown }>;
+  outputs?: BackendOutputs;
+  input?: Float32Array | Uint8Array;
   error?: string;
 }
 
@@ -35,15 +42,17 @@ export async function startInferenceThread(setup: { modelBytes: Uint8Array; prov
     waiting?.resolve(reply);
   });
   return {
-    async run(data, dims, outputNames) {
+    async run(data, dims, outputNames, handOver) {
       if (failure) throw failure;
       const id = nextId++;
+      // Only a view of a whole buffer can move: transferring part of one would take the rest from its owner.
+      const movable = handOver === true && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
       const reply = await new Promise<Reply>((resolve, reject) => {
         pending.set(id, { resolve, reject });
-        worker.postMessage({ id, data, dims, outputNames });
+        worker.postMessage({ id, data, dims, outputNames }, movable ? [data.buffer as ArrayBuffer] : []);
       });
       if (reply.error) throw new Error(reply.error);
-      return reply.outputs!;
+      return { outputs: reply.outputs!, input: movable ? reply.input : undefined };
     },
     async release() {
       worker.removeAllListeners('exit');

@@ -9,7 +9,7 @@ import { errorMessage, ModelBundleError } from './errors.ts';
 import type { ExecutionProviderName, ManifestVariant, ModelManifest } from './manifest.ts';
 import { type InputTensorData, inputShape, inputValuesPerPatch, rgbToInputTensor } from './preprocess.ts';
 import { checkSignature, type ModelSignature } from './signature.ts';
-import { startInferenceThread, type RunBackend } from './inference-thread.ts';
+import { startInferenceThread, type BackendOutputs, type RunBackend } from './inference-thread.ts';
 
 export interface SessionOptions {
   /** One of the variant's preferred providers; 'cpu' when not given. */
@@ -43,6 +43,8 @@ export class ModelSession {
   readonly executionProvider: ExecutionProviderName;
   readonly signature: ModelSignature;
   #backend: RunBackend;
+  /** Input buffers a worker thread handed back, for the next batches to be written into. */
+  #spareInputs: InputTensorData[] = [];
 
   constructor(manifest: ModelManifest, variant: ManifestVariant, executionProvider: ExecutionProviderName, session: InferenceSession) {
     this.manifest = manifest;
@@ -52,7 +54,7 @@ export class ModelSession {
     const inputName = manifest.input.name;
     const dtype = manifest.input.dtype;
     this.#backend = {
-      run: (data, dims, outputNames) => session.run({ [inputName]: new Tensor(dtype, data, dims) }, outputNames),
+      run: async (data, dims, outputNames) => ({ outputs: await session.run({ [inputName]: new Tensor(dtype, data, dims) }, outputNames) }),
       release: () => session.release(),
     };
   }
@@ -68,12 +70,14 @@ export class ModelSession {
   }
 
   /** Runs one onnxruntime call; batch size and data length are checked by runBatch. */
-  async run(data: InputTensorData, n: number): Promise<BatchOutputs> {
+  async run(data: InputTensorData, n: number, handOver = false): Promise<BatchOutputs> {
     const input = this.manifest.input;
-    let results: Awaited<ReturnType<RunBackend['run']>>;
+    let results: BackendOutputs;
     try {
       // Fetch only the declared outputs: a graph's auxiliary outputs would otherwise be copied out too.
-      results = await this.#backend.run(data, inputShape(input, n), this.manifest.outputs.map((o) => o.name));
+      const ran = await this.#backend.run(data, inputShape(input, n), this.manifest.outputs.map((o) => o.name), handOver);
+      results = ran.outputs;
+      if (ran.input && this.#spareInputs.length < MAX_SPARE_INPUTS) this.#spareInputs.push(ran.input);
     } catch (e) {
       throw new ModelBundleError('INFERENCE_FAILED', `variant "${this.variant.name}": onnxruntime failed: ${errorMessage(e)}`, { cause: e });
     }
@@ -88,10 +92,20 @@ export class ModelSession {
     return outputs;
   }
 
+  /** A handed-back input buffer of exactly `length` values, if one is free (see runBatch's handOver). */
+  takeSpareInput(length: number): InputTensorData | undefined {
+    const index = this.#spareInputs.findIndex((buffer) => buffer.length === length);
+    return index < 0 ? undefined : this.#spareInputs.splice(index, 1)[0];
+  }
+
   async release(): Promise<void> {
+    this.#spareInputs = [];
     await this.#backend.release();
   }
 }
+
+/** Batches in flight at once are few (one running, one being prepared): more spare buffers would idle. */
+const MAX_SPARE_INPUTS = 2;
 
 /**
  * Opens a model from bytes already checked against the manifest digest, and checks its signature.
@@ -171,8 +185,10 @@ function concatOutputs(parts: BatchOutputs[], n: number): BatchOutputs {
 /**
  * Runs n patches already in the model's input form (layout, scaling, dtype as in the manifest). A model with a
  * fixed batch size is fed in chunks of that size, the last one padded with zeros and the padding dropped.
+ * With handOver the caller gives `batch` up: a model in a worker thread takes its memory instead of a copy,
+ * which leaves it detached (empty) here.
  */
-export async function runBatch(session: ModelSession, batch: InputTensorData, n: number): Promise<BatchOutputs> {
+export async function runBatch(session: ModelSession, batch: InputTensorData, n: number, options: { handOver?: boolean } = {}): Promise<BatchOutputs> {
   const input = session.manifest.input;
   const perPatch = inputValuesPerPatch(input);
   const expectedType = input.dtype === 'uint8' ? Uint8Array : Float32Array;
@@ -186,17 +202,21 @@ export async function runBatch(session: ModelSession, batch: InputTensorData, n:
   const parts: BatchOutputs[] = [];
   for (let start = 0; start < n; start += chunk) {
     let data = batch.subarray(start * perPatch, Math.min(n, start + chunk) * perPatch);
+    let ownData = options.handOver === true && chunk >= n;
     if (data.length < chunk * perPatch) {
       const padded = new expectedType(chunk * perPatch);
       padded.set(data);
       data = padded;
+      ownData = true;
     }
-    parts.push(await session.run(data, chunk));
+    parts.push(await session.run(data, chunk, ownData));
   }
   return concatOutputs(parts, n);
 }
 
 /** Runs n RGB patches (interleaved 8-bit RGB, input size each), preprocessed as the manifest says. */
 export async function runRgbBatch(session: ModelSession, rgb: Uint8Array, n: number): Promise<BatchOutputs> {
-  return runBatch(session, rgbToInputTensor(session.manifest.input, rgb, n), n);
+  const input = session.manifest.input;
+  const tensor = rgbToInputTensor(input, rgb, n, session.takeSpareInput(n * inputValuesPerPatch(input)));
+  return runBatch(session, tensor, n, { handOver: true });
 }

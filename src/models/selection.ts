@@ -41,6 +41,8 @@ export interface Selection {
   executionProvider: string;
   intraOpThreads: number;
   interOpThreads: number;
+  /** Tiles the analysis decodes at once: the cores the intra-op threads leave free. */
+  decodeThreads: number;
   batchSize: number;
   reasons: string[];
   rejected: { variant: string; reason: string }[];
@@ -142,6 +144,7 @@ export function selectVariant(hardware: HardwareProfile, model: SelectableModel,
       executionProvider: provider,
       intraOpThreads: threads.intraOp,
       interOpThreads: 1,
+      decodeThreads: threads.decode,
       batchSize: batch.size,
       reasons: [...reasons, 'inter-op threads: 1, operators run one after another so every core serves the intra-op pool'],
       rejected: model.variants
@@ -294,14 +297,15 @@ function precisionRanking(provider: string, flags: readonly CpuFlag[]): { order:
   return { order: ['fp32', 'int8', 'fp16'], why: `the CPU has ${simd}: int8 would gain little, so the more accurate fp32 is preferred` };
 }
 
-function chooseThreads(hardware: HardwareProfile): { intraOp: number; why: string } {
+function chooseThreads(hardware: HardwareProfile): { intraOp: number; decode: number; why: string } {
   const cores = hardware.cpu.physicalCores;
   const intraOp = Math.max(1, cores - 1);
+  const decode = Math.max(1, cores - intraOp);
   const why =
     cores > 1
-      ? `intra-op threads: ${intraOp} = ${cores} physical cores minus 1 left for the tile reader`
-      : `intra-op threads: 1 (only ${cores} physical core; the tile reader shares it)`;
-  return { intraOp, why };
+      ? `intra-op threads: ${intraOp} = ${cores} physical cores minus ${decode} left for tile decoding, which is held to ${decode} thread(s) so inference never waits for a core`
+      : `intra-op threads: 1 (only ${cores} physical core; tile decoding shares it, 1 thread)`;
+  return { intraOp, decode, why };
 }
 
 function chooseBatchSize(

@@ -1,7 +1,14 @@
 import type { RgbImage } from './types.ts';
 
-/** Tiles remembered as asked for once (a few hundred KB of keys). */
-const MAX_SEEN_KEYS = 8192;
+/** When a decoded tile enters the cache (see OpenOptions.cacheAdmission). */
+export type CacheAdmission = 'first-request' | 'second-request';
+
+/**
+ * Tiles remembered as asked for once: the most recent ones only, so that a tile is admitted when it is
+ * asked for again soon (a viewer panning, neighbouring regions), not when random reads over a large
+ * slide happen to come back to it much later.
+ */
+const MAX_SEEN_KEYS = 1024;
 
 /**
  * Decoded tiles kept under a byte budget (least recently used out first), with in-flight sharing so
@@ -15,17 +22,21 @@ export class TileCache {
   /** Tiles asked for once and not cached: the doorkeeper of the admission policy in wants(). */
   private readonly seen = new Set<string>();
 
-  constructor(budgetBytes: number) {
+  private readonly admission: CacheAdmission;
+
+  constructor(budgetBytes: number, admission: CacheAdmission = 'second-request') {
     this.budgetBytes = budgetBytes;
+    this.admission = admission;
   }
 
   /**
    * Whether a tile should go through the cache: it is there or on its way, or it was asked for before.
-   * A tile's first request is served without it (cheaper, and most tiles of a random read are never asked
-   * for again); its second one admits it. The keys remembered are bounded like the cache itself.
+   * Under 'second-request' admission a tile's first request is served without it (cheaper, and most tiles
+   * of a random read are never asked for again); its second one admits it. The keys remembered are bounded.
    */
   wants(key: string): boolean {
     if (this.budgetBytes === 0) return false;
+    if (this.admission === 'first-request') return true;
     if (this.done.has(key) || this.pending.has(key) || this.seen.delete(key)) return true;
     if (this.seen.size >= MAX_SEEN_KEYS) this.seen.delete(this.seen.values().next().value!);
     this.seen.add(key);

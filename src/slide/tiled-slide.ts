@@ -1,7 +1,9 @@
 import { LIMITS, SlideError } from './errors.ts';
+import { decodeJpegParts, JpegPartError, type JpegPart } from './codecs/jpeg.ts';
 import { shrinkImage, whiteImage } from './codecs/pixels.ts';
-import { TileCache } from './tile-cache.ts';
-import type { RawJpegTile, RegionScale, RgbImage, Slide, SlideMetadata } from './types.ts';
+import { ConcurrencyLimit } from './concurrency.ts';
+import { TileCache, type CacheAdmission } from './tile-cache.ts';
+import type { RawJpegTile, RegionOptions, RegionScale, RgbImage, Slide, SlideMetadata } from './types.ts';
 
 /** One pyramid level as a grid of tiles; every format driver reduces its levels to this. */
 export interface TileSource {
@@ -15,10 +17,10 @@ export interface TileSource {
    */
   decodeTile(col: number, row: number, scale: RegionScale): Promise<RgbImage | null>;
   /**
-   * Decodes only part of the tile at 1/scale straight into a region (a tile the file does not store
-   * leaves it white). Returns false where this tile can only be decoded whole: the caller then does that.
+   * What decoding only part of the tile at 1/scale needs: its complete JPEG. Null where the tile can
+   * only be decoded whole (not JPEG, no native codec, a stored size other than the grid's).
    */
-  decodeTilePart?(col: number, row: number, scale: RegionScale, part: ImagePart): Promise<boolean>;
+  partJpeg?(col: number, row: number, scale: RegionScale): Promise<PartJpeg | null>;
   /** The stored tile as a complete JPEG, or null where that needs a re-encode. */
   rawJpegTile(col: number, row: number): Promise<RawJpegTile | null>;
 }
@@ -34,6 +36,13 @@ export interface ImagePart {
   atY: number;
 }
 
+/** A tile's JPEG for a part decode (null: the file stores no tile there) and the DCT scale to decode it at. */
+export interface PartJpeg {
+  jpeg: Buffer | null;
+  scale: RegionScale;
+  maxPixels: number;
+}
+
 export interface TiledSlideParts {
   path: string;
   metadata: SlideMetadata;
@@ -44,6 +53,11 @@ export interface TiledSlideParts {
 }
 
 const DEFAULT_CACHE_BYTES = 96 * 1024 * 1024;
+/**
+ * Thread-pool jobs a region's part decodes are split into (at most): one per thread of libuv's pool
+ * (4 unless UV_THREADPOOL_SIZE says otherwise), so that every one can take a share.
+ */
+const PART_JOBS = Number(process.env.UV_THREADPOOL_SIZE) || 4;
 /** Tiles decoded at once per region: enough to keep libuv's decode threads busy, bounded for memory. */
 const DECODE_PARALLELISM = 8;
 
@@ -55,6 +69,9 @@ export class TiledSlide implements Slide {
   private readonly associated: Map<string, () => Promise<RgbImage>>;
   private readonly closeSource: () => Promise<void>;
   private cache: TileCache;
+  private cacheBytes: number;
+  private cacheAdmission: CacheAdmission = 'second-request';
+  private decodes: ConcurrencyLimit | null = null;
   private closed = false;
 
   constructor(parts: TiledSlideParts) {
@@ -63,20 +80,35 @@ export class TiledSlide implements Slide {
     this.levels = parts.levels;
     this.associated = parts.associated;
     this.closeSource = parts.close;
-    this.cache = new TileCache(parts.cacheBytes ?? DEFAULT_CACHE_BYTES);
+    this.cacheBytes = parts.cacheBytes ?? DEFAULT_CACHE_BYTES;
+    this.cache = new TileCache(this.cacheBytes);
   }
 
   /** Replaces the decoded-tile cache with one of another budget (0 disables caching). */
   setCacheBudget(bytes: number): void {
     this.cache.clear();
-    this.cache = new TileCache(bytes);
+    this.cacheBytes = bytes;
+    this.cache = new TileCache(bytes, this.cacheAdmission);
+  }
+
+  /** Replaces the decoded-tile cache with one that admits tiles on their first or second request. */
+  setCacheAdmission(admission: CacheAdmission): void {
+    this.cache.clear();
+    this.cacheAdmission = admission;
+    this.cache = new TileCache(this.cacheBytes, admission);
+  }
+
+  /** At most `threads` tile decodes at once through this handle, whatever the regions in flight. */
+  limitDecodes(threads: number): void {
+    this.decodes = new ConcurrencyLimit(threads);
   }
 
   /**
    * x and y are level-0 coordinates, width and height are in pixels of `level` (OpenSlide's convention);
    * at a scale, tiles are decoded at that scale and the result is 1/scale of the size.
    */
-  async readRegion(level: number, x: number, y: number, width: number, height: number, scale: RegionScale = 1): Promise<RgbImage> {
+  async readRegion(level: number, x: number, y: number, width: number, height: number, options: RegionOptions = {}): Promise<RgbImage> {
+    const { scale = 1, into } = options;
     const source = this.level(level);
     if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
       throw new SlideError('OUT_OF_BOUNDS', `region size ${width}x${height} must be positive integers`);
@@ -86,9 +118,11 @@ export class TiledSlide implements Slide {
     }
     if (!Number.isFinite(x) || !Number.isFinite(y)) throw new SlideError('OUT_OF_BOUNDS', `region origin ${x},${y} is not a number`);
     if (scale !== 1 && scale !== 2 && scale !== 4 && scale !== 8) throw new SlideError('OUT_OF_BOUNDS', `region scale ${scale} is not 1, 2, 4 or 8`);
+    const out = regionImage(Math.ceil(width / scale), Math.ceil(height / scale), into);
     // Tiles that do not divide by the scale would land between output pixels: decode them whole instead.
     if (source.tileWidth % scale !== 0 || source.tileHeight % scale !== 0) {
-      return shrinkImage(await this.readRegion(level, x, y, width, height), scale);
+      out.data.set(shrinkImage(await this.readRegion(level, x, y, width, height), scale).data);
+      return out;
     }
     const downsample = this.metadata.levels[level].downsample;
     const left = Math.floor(x / downsample);
@@ -106,40 +140,57 @@ export class TiledSlide implements Slide {
     }
 
     // Everything below is in pixels of the scaled level.
-    const out = whiteImage(Math.ceil(width / scale), Math.ceil(height / scale));
     const place: Placement = {
       left: Math.floor(left / scale),
       top: Math.floor(top / scale),
       levelWidth: Math.ceil(source.width / scale),
       levelHeight: Math.ceil(source.height / scale),
     };
+    // Tiles seen for the first time are decoded only where the region needs them, straight into it, in a
+    // few pool jobs; tiles asked for again (neighbouring regions, a viewer panning) are decoded whole and
+    // cached. The part decodes wait only for their JPEGs to be read, not for the whole decodes.
+    const parts: TilePart[] = [];
+    const wholeDecodes = new ConcurrencyLimit(DECODE_PARALLELISM);
+    const decodes: Promise<void>[] = [];
+    // Parts go to the pool in one job per core's share of the region, each as soon as its JPEGs are read.
+    const groupSize = Math.ceil(tileCount / PART_JOBS);
+    const dispatchParts = () => {
+      const decode = this.decodeParts(level, parts.splice(0));
+      decode.catch(() => {}); // surfaced by the Promise.all below
+      decodes.push(decode);
+    };
     let next = 0;
-    let failed = false;
-    const worker = async (): Promise<void> => {
-      while (!failed && next < tileCount) {
+    const sorter = async (): Promise<void> => {
+      while (next < tileCount) {
         const index = next++;
         const col = firstCol + (index % across);
         const row = firstRow + Math.floor(index / across);
         const tileX = (col * source.tileWidth) / scale;
         const tileY = (row * source.tileHeight) / scale;
-        try {
-          const key = `${level}/${col}/${row}/${scale}`;
-          // A tile seen for the first time is decoded only where the region needs it, straight into it;
-          // one asked for again (neighbouring regions, a viewer panning) is decoded whole and cached.
-          if (source.decodeTilePart && !this.cache.wants(key)) {
-            const part = tilePart(tileX, tileY, Math.ceil(source.tileWidth / scale), Math.ceil(source.tileHeight / scale), place, out);
-            if (!part || (await this.tilePart(level, source, col, row, scale, part))) continue;
+        const key = `${level}/${col}/${row}/${scale}`;
+        if (source.partJpeg && !this.cache.wants(key)) {
+          const part = clipTile(tileX, tileY, Math.ceil(source.tileWidth / scale), Math.ceil(source.tileHeight / scale), place, out);
+          if (!part) continue;
+          const stored = await source.partJpeg(col, row, scale).catch((e: unknown) => {
+            throw tileError(level, col, row, e);
+          });
+          if (stored) {
+            if (stored.jpeg) parts.push({ col, row, maxPixels: stored.maxPixels, jpeg: { jpeg: stored.jpeg, scale: stored.scale, part } });
+            if (parts.length >= groupSize) dispatchParts();
+            continue;
           }
+        }
+        const whole = wholeDecodes.run(async () => {
           const tile = await this.tile(key, level, source, col, row, scale);
           if (tile) blit(tile, tileX, tileY, place, out);
-        } catch (e) {
-          // The region has failed: the other workers stop instead of decoding tiles nobody will see.
-          failed = true;
-          throw e;
-        }
+        });
+        whole.catch(() => {}); // surfaced by the Promise.all below
+        decodes.push(whole);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(DECODE_PARALLELISM, tileCount) }, worker));
+    await Promise.all(Array.from({ length: Math.min(DECODE_PARALLELISM, tileCount) }, sorter));
+    if (parts.length > 0) dispatchParts();
+    await Promise.all(decodes);
     return out;
   }
 
@@ -164,17 +215,23 @@ export class TiledSlide implements Slide {
   }
 
   private tile(key: string, level: number, source: TileSource, col: number, row: number, scale: RegionScale): Promise<RgbImage | null> {
-    return this.cache.get(key, () => source.decodeTile(col, row, scale).catch((e: unknown) => {
+    return this.cache.get(key, () => this.decoding(() => source.decodeTile(col, row, scale)).catch((e: unknown) => {
       throw tileError(level, col, row, e);
     }));
   }
 
-  private async tilePart(level: number, source: TileSource, col: number, row: number, scale: RegionScale, part: ImagePart): Promise<boolean> {
+  /** Several tiles' parts in one thread-pool job: one job per tile would cost more in hand-overs than the decoding of a small part. */
+  private async decodeParts(level: number, group: TilePart[]): Promise<void> {
     try {
-      return await source.decodeTilePart!(col, row, scale, part);
+      await this.decoding(() => decodeJpegParts(group.map((p) => p.jpeg), group[0].maxPixels));
     } catch (e) {
-      throw tileError(level, col, row, e);
+      const tile = group[e instanceof JpegPartError ? e.index : 0];
+      throw tileError(level, tile.col, tile.row, e);
     }
+  }
+
+  private decoding<T>(task: () => Promise<T>): Promise<T> {
+    return this.decodes ? this.decodes.run(task) : task();
   }
 
   private level(level: number): TileSource {
@@ -199,12 +256,29 @@ export class TiledSlide implements Slide {
   }
 }
 
+/** A tile decoded in part, straight into the region. */
+interface TilePart {
+  col: number;
+  row: number;
+  maxPixels: number;
+  jpeg: JpegPart;
+}
+
 /** Where a region sits in its (scaled) level. */
 interface Placement {
   left: number;
   top: number;
   levelWidth: number;
   levelHeight: number;
+}
+
+/** The white image a region starts as: in `into` when the caller gave a buffer for it. */
+function regionImage(width: number, height: number, into: Buffer | undefined): RgbImage {
+  if (!into) return whiteImage(width, height);
+  if (into.length !== width * height * 3) {
+    throw new SlideError('OUT_OF_BOUNDS', `a ${width}x${height} region needs ${width * height * 3} bytes, the buffer given has ${into.length}`);
+  }
+  return { width, height, channels: 3, data: into.fill(255) };
 }
 
 /** A tile's failure as the region reports it: which tile, at which level (OpenSlide names it the same way). */
@@ -218,7 +292,7 @@ function tileError(level: number, col: number, row: number, e: unknown): unknown
  * The part of a tile that lies inside the level and inside the region, or null. Edge tiles are stored
  * padded, so the level's own size clips them (otherwise padding garbage shows at the slide's edge).
  */
-function tilePart(tileX: number, tileY: number, tileWidth: number, tileHeight: number, place: Placement, out: RgbImage): ImagePart | null {
+function clipTile(tileX: number, tileY: number, tileWidth: number, tileHeight: number, place: Placement, out: RgbImage): ImagePart | null {
   const x0 = Math.max(tileX, place.left);
   const y0 = Math.max(tileY, place.top);
   const x1 = Math.min(tileX + tileWidth, place.levelWidth, place.left + out.width);
@@ -229,7 +303,7 @@ function tilePart(tileX: number, tileY: number, tileWidth: number, tileHeight: n
 
 /** Copies the part of a decoded tile that the region shows. */
 function blit(tile: RgbImage, tileX: number, tileY: number, place: Placement, out: RgbImage): void {
-  const part = tilePart(tileX, tileY, tile.width, tile.height, place, out);
+  const part = clipTile(tileX, tileY, tile.width, tile.height, place, out);
   if (!part) return;
   const rowBytes = part.width * 3;
   for (let y = 0; y < part.height; y++) {

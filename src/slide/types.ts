@@ -21,6 +21,13 @@ export interface Bounds {
 /** Fractions of a level a region can be read at: 1/1, 1/2, 1/4, 1/8 (JPEG decodes these in the DCT domain). */
 export type RegionScale = 1 | 2 | 4 | 8;
 
+export interface RegionOptions {
+  /** Read at 1/scale of the size asked for (rounded up), each pixel the mean of the block it covers. */
+  scale?: RegionScale;
+  /** Write the pixels into this buffer (exactly the result's size) instead of a new one. */
+  into?: Buffer;
+}
+
 export interface RgbImage {
   width: number;
   height: number;
@@ -59,10 +66,9 @@ export interface Slide {
   readonly metadata: SlideMetadata;
   /**
    * RGB pixels of a region: x,y in level-0 coordinates, width,height in pixels of `level` (OpenSlide's
-   * read_region convention); outside the level is white. With `scale` the region comes back at 1/scale of
-   * that size (rounded up), each pixel the mean of the scale x scale block it covers.
+   * read_region convention); outside the level is white.
    */
-  readRegion(level: number, x: number, y: number, width: number, height: number, scale?: RegionScale): Promise<RgbImage>;
+  readRegion(level: number, x: number, y: number, width: number, height: number, options?: RegionOptions): Promise<RgbImage>;
   readAssociated(name: string): Promise<RgbImage>;
   /**
    * The stored JPEG of tile (col,row) at a level as a complete JPEG, or null where the format or this

@@ -55,11 +55,37 @@ export function openDatabase(file: string, options: { readonly?: boolean; migrat
     const check = db.pragma('quick_check', { simple: true });
     if (check !== 'ok') throw damaged(String(check));
     if (options.migrate ?? !options.readonly) migrate(db);
+    reuseStatements(db);
     return db;
   } catch (e) {
     db.close();
     throw isCorruption(e) ? damaged((e as Error).message, e) : e;
   }
+}
+
+/** Statements kept per connection; a few texts are built per call (IN lists), so the cache is bounded. */
+const MAX_CACHED_STATEMENTS = 256;
+
+/**
+ * Makes db.prepare compile each SQL text once and hand back the same statement afterwards (the store
+ * calls it inline, at the query): compiling costs more than running the small lookups every dashboard
+ * request makes. Safe because the store runs statements to completion (no iterate()) and never changes
+ * a statement's mode (pluck, raw, expand).
+ */
+function reuseStatements(db: Db): void {
+  const compile = db.prepare.bind(db);
+  const statements = new Map<string, Database.Statement>();
+  db.prepare = ((source: string) => {
+    let statement = statements.get(source);
+    if (statement) {
+      statements.delete(source);
+    } else {
+      statement = compile(source);
+      if (statements.size >= MAX_CACHED_STATEMENTS) statements.delete(statements.keys().next().value!);
+    }
+    statements.set(source, statement);
+    return statement;
+  }) as Db['prepare'];
 }
 
 /** SQLite's own verdicts on a damaged file (a page that is not a page, a header that is not SQLite's). */

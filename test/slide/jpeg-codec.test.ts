@@ -93,10 +93,10 @@ for (const name of SLIDES) {
           const x = Math.ceil(levelX * downsample);
           const y = Math.ceil(levelY * downsample);
           if (Math.floor(x / downsample) !== levelX || Math.floor(y / downsample) !== levelY) continue;
-          const scaled = await slide.readRegion(level, x, y, width, height, scale);
+          const scaled = await slide.readRegion(level, x, y, width, height, { scale });
           // The first read decodes only the parts of the tiles it needs; the second decodes them whole into
           // the tile cache (a tile's second request admits it): both must give the same pixels.
-          assert.deepEqual(await slide.readRegion(level, x, y, width, height, scale), scaled);
+          assert.deepEqual(await slide.readRegion(level, x, y, width, height, { scale }), scaled);
           const averaged = shrinkImage(await slide.readRegion(level, x, y, width, height), scale);
           assert.deepEqual([scaled.width, scaled.height], [Math.ceil(width / scale), Math.ceil(height / scale)]);
           const diff = meanAbsDiff(scaled, averaged);

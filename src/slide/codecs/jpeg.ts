@@ -34,7 +34,7 @@ export function completeJpeg(tile: Buffer, tables: Buffer | undefined, rgbCompon
 
 interface NativeJpegCodec {
   decode(jpeg: Buffer, scale: RegionScale, maxPixels: number, target?: Buffer): Promise<{ width: number; height: number; data: Buffer }>;
-  decodePart(jpeg: Buffer, scale: RegionScale, maxPixels: number, target: Buffer, targetWidth: number, part: number[]): Promise<void>;
+  decodeParts(jpegs: Buffer[], params: Int32Array, maxPixels: number, target: Buffer, targetWidth: number): Promise<void>;
   encode(rgb: Buffer, width: number, height: number, quality: number): Promise<Buffer>;
 }
 
@@ -101,20 +101,42 @@ export async function decodeJpeg(jpeg: Buffer, maxPixels: number = LIMITS.maxTil
   }
 }
 
-/** Whether decodeJpegPart is available (it needs the native codec). */
+/** Whether decodeJpegParts is available (it needs the native codec). */
 export const canDecodeJpegParts = native !== null;
 
+/** One JPEG of a decodeJpegParts call: the part of it (at 1/scale) to decode, and where it goes. */
+export interface JpegPart {
+  jpeg: Buffer;
+  scale: RegionScale;
+  part: ImagePart;
+}
+
+/** The failure of one JPEG of a decodeJpegParts call; `index` says which. */
+export class JpegPartError extends SlideError {
+  readonly index: number;
+  constructor(index: number, error: SlideError) {
+    super(error.code, error.message, { cause: error.cause });
+    this.index = index;
+  }
+}
+
 /**
- * Decodes only `part` of a JPEG at 1/scale (in scaled pixels) straight into a region image: no tile
- * buffer, no copy, and the columns and rows outside the part cost little or nothing to decode.
+ * Decodes only a part of each JPEG, at its scale, straight into a region image they all share, in one
+ * job of the thread pool: no tile buffers, no copies, one hand-over for all of them, and the columns and
+ * rows outside each part cost little or nothing to decode.
  */
-export async function decodeJpegPart(jpeg: Buffer, maxPixels: number, scale: RegionScale, part: ImagePart): Promise<void> {
-  if (!native) throw new Error('decodeJpegPart needs the native JPEG codec (canDecodeJpegParts)');
-  const { x, y, width, height, into, atX, atY } = part;
+export async function decodeJpegParts(parts: JpegPart[], maxPixels: number): Promise<void> {
+  if (!native) throw new Error('decodeJpegParts needs the native JPEG codec (canDecodeJpegParts)');
+  const into = parts[0].part.into;
+  const params = new Int32Array(parts.length * 7);
+  parts.forEach(({ scale, part }, i) => {
+    if (part.into !== into) throw new Error('decodeJpegParts: every part must go into the same image');
+    params.set([scale, part.x, part.y, part.width, part.height, part.atX, part.atY], i * 7);
+  });
   try {
-    await native.decodePart(jpeg, scale, maxPixels, into.data, into.width, [x, y, width, height, atX, atY]);
+    await native.decodeParts(parts.map((p) => p.jpeg), params, maxPixels, into.data, into.width);
   } catch (e) {
-    throw nativeError(e);
+    throw new JpegPartError((e as { part?: number }).part ?? 0, nativeError(e));
   }
 }
 

@@ -1,7 +1,6 @@
 import { LIMITS, SlideError } from '../errors.ts';
 import type { FileSource } from '../file-source.ts';
-import { canDecodeJpegParts, decodeJpegPart } from '../codecs/jpeg.ts';
-import type { ImagePart } from '../tiled-slide.ts';
+import { canDecodeJpegParts } from '../codecs/jpeg.ts';
 import type { RegionScale, RgbImage } from '../types.ts';
 import { decimal, firstItem, integer, readHeader, Tag, uint64s, type DicomDataSet } from './dataset.ts';
 import { decodeFrame, frameFormat, nativeFrameBytes, rawJpeg, type FrameFormat } from './frame-codec.ts';
@@ -14,8 +13,8 @@ const FLAVORS = new Set<string>(['VOLUME', 'LABEL', 'OVERVIEW', 'THUMBNAIL']);
 /** Decoding of an instance's frames by 0-based number: all a level keeps after open (not the header). */
 export interface InstanceFrames {
   decode(frame: number, scale: RegionScale): Promise<RgbImage>;
-  /** Decodes part of a frame into a region; false where the frame can only be decoded whole. */
-  decodePart(frame: number, scale: RegionScale, part: ImagePart): Promise<boolean>;
+  /** The frame as a complete JPEG for a part decode, or null where it can only be decoded whole. */
+  partJpeg(frame: number): Promise<Buffer | null>;
   rawJpeg(frame: number): Promise<Buffer | null>;
 }
 
@@ -49,11 +48,7 @@ export class DicomInstance {
     this.frameCount = frameCount;
     this.frames = {
       decode: async (frame, scale) => decodeFrame(format, await reader.readFrame(frame), scale),
-      decodePart: async (frame, scale, part) => {
-        if (format.encoding !== 'jpeg' || !canDecodeJpegParts) return false;
-        await decodeJpegPart(rawJpeg(format, await reader.readFrame(frame))!, LIMITS.maxTilePixels, scale, part);
-        return true;
-      },
+      partJpeg: async (frame) => (format.encoding === 'jpeg' && canDecodeJpegParts ? rawJpeg(format, await reader.readFrame(frame)) : null),
       rawJpeg: async (frame) => (format.encoding === 'jpeg' ? rawJpeg(format, await reader.readFrame(frame)) : null),
     };
     const size = `${this.width}x${this.height}`;

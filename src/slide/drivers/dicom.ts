@@ -1,6 +1,6 @@
 import { LIMITS, SlideError } from '../errors.ts';
 import { buildMetadata, downsampleOf } from '../properties.ts';
-import { TiledSlide, type ImagePart, type TileSource } from '../tiled-slide.ts';
+import { TiledSlide, type PartJpeg, type TileSource } from '../tiled-slide.ts';
 import { isWsiPart10 } from '../dicom/dataset.ts';
 import type { DicomInstance, Flavor, InstanceFrames } from '../dicom/instance.ts';
 import { dicomMpp, dicomObjectivePower, dicomProperties } from '../dicom/metadata.ts';
@@ -131,9 +131,11 @@ class DicomLevel implements TileSource {
     return at ? at.frames.decode(at.frame, scale) : null;
   }
 
-  async decodeTilePart(col: number, row: number, scale: RegionScale, part: ImagePart): Promise<boolean> {
+  async partJpeg(col: number, row: number, scale: RegionScale): Promise<PartJpeg | null> {
     const at = this.locate(col, row);
-    return at ? at.frames.decodePart(at.frame, scale, part) : true;
+    if (!at) return { jpeg: null, scale, maxPixels: LIMITS.maxTilePixels };
+    const jpeg = await at.frames.partJpeg(at.frame);
+    return jpeg ? { jpeg, scale, maxPixels: LIMITS.maxTilePixels } : null;
   }
 
   async rawJpegTile(col: number, row: number): Promise<RawJpegTile | null> {

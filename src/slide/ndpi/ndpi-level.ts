@@ -1,8 +1,8 @@
 import { LIMITS, SlideError } from '../errors.ts';
 import type { FileSource } from '../file-source.ts';
-import { canDecodeJpegParts, decodeJpeg, decodeJpegPart, jpegDimensions } from '../codecs/jpeg.ts';
+import { canDecodeJpegParts, decodeJpeg, jpegDimensions } from '../codecs/jpeg.ts';
 import { shrinkImage } from '../codecs/pixels.ts';
-import type { ImagePart, TileSource } from '../tiled-slide.ts';
+import type { PartJpeg, TileSource } from '../tiled-slide.ts';
 import { fitTile } from '../tiff/tiff-image.ts';
 import type { RawJpegTile, RegionScale, RgbImage } from '../types.ts';
 import { assembleJpeg, JPEG_MAX_DIMENSION, type JpegHeader } from './jpeg-header.ts';
@@ -193,15 +193,14 @@ export class NdpiLevel implements TileSource {
     return shrinkImage(image, total / inDct);
   }
 
-  async decodeTilePart(col: number, row: number, scale: RegionScale, part: ImagePart): Promise<boolean> {
+  async partJpeg(col: number, row: number, scale: RegionScale): Promise<PartJpeg | null> {
     const total = this.scale * scale;
-    if (!this.strip.tiled || total > 8 || !canDecodeJpegParts) return false;
+    if (!this.strip.tiled || total > 8 || !canDecodeJpegParts) return null;
     const jpeg = await this.strip.tileJpeg(col, row);
     this.reads.tiles += 1;
     this.reads.intervals += jpeg.intervals;
     this.reads.bytes += jpeg.data.length;
-    await decodeJpegPart(jpeg.data, LIMITS.maxTilePixels, total as RegionScale, part);
-    return true;
+    return { jpeg: jpeg.data, scale: total as RegionScale, maxPixels: LIMITS.maxTilePixels };
   }
 
   /** The assembled tile JPEG itself (complete, nothing re-encoded); none for reduced levels. */

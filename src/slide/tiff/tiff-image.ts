@@ -1,10 +1,10 @@
 import { inflateSync } from 'node:zlib';
 import { LIMITS, SlideError } from '../errors.ts';
-import { canDecodeJpegParts, completeJpeg, decodeJpeg, decodeJpegPart, jpegDimensions } from '../codecs/jpeg.ts';
+import { canDecodeJpegParts, completeJpeg, decodeJpeg, jpegDimensions } from '../codecs/jpeg.ts';
 import { decodeJpeg2000 } from '../codecs/jpeg2000.ts';
 import { decodeLzw } from '../codecs/lzw.ts';
 import { shrinkImage, toRgb } from '../codecs/pixels.ts';
-import type { ImagePart, TileSource } from '../tiled-slide.ts';
+import type { PartJpeg, TileSource } from '../tiled-slide.ts';
 import type { RawJpegTile, RegionScale, RgbImage } from '../types.ts';
 import type { TiffDirectory, TiffFile } from './tiff-file.ts';
 import { Compression, Photometric, Tag } from './tags.ts';
@@ -111,16 +111,15 @@ export class TiffImage implements TileSource {
     return this.decodeBytes(bytes, this.tileWidth, rows, scale);
   }
 
-  async decodeTilePart(col: number, row: number, scale: RegionScale, part: ImagePart): Promise<boolean> {
-    if (this.compression !== Compression.Jpeg || !this.tiled || !canDecodeJpegParts) return false;
+  async partJpeg(col: number, row: number, scale: RegionScale): Promise<PartJpeg | null> {
+    if (this.compression !== Compression.Jpeg || !this.tiled || !canDecodeJpegParts) return null;
     const bytes = await this.readTileBytes(col, row);
-    if (!bytes) return true;
+    if (!bytes) return { jpeg: null, scale, maxPixels: this.maxStoredPixels };
     const jpeg = completeJpeg(bytes, this.jpegTables, this.rgbCodedJpeg());
     const size = jpegDimensions(jpeg);
     // A stored tile of another size than the grid's is padded or cut by a whole decode (fitTile).
-    if (!size || size.width !== this.tileWidth || size.height !== this.tileHeight) return false;
-    await decodeJpegPart(jpeg, this.maxStoredPixels, scale, part);
-    return true;
+    if (!size || size.width !== this.tileWidth || size.height !== this.tileHeight) return null;
+    return { jpeg, scale, maxPixels: this.maxStoredPixels };
   }
 
   async rawJpegTile(col: number, row: number): Promise<RawJpegTile | null> {

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
-import { encodeJpeg, regionScaleFor, type Slide } from '../../slide/index.ts';
+import { ConcurrencyLimit, encodeJpeg, regionScaleFor, type Slide } from '../../slide/index.ts';
 import type { TileSourcePlan } from './deep-zoom.ts';
 
 const JPEG_QUALITY = 80;
@@ -10,28 +10,7 @@ const JPEG_QUALITY = 80;
  * Decodes and encodes share libuv's small thread pool with file reads; without this bound a burst of
  * composed tiles queues dozens of jobs there and the stored tiles, which need only a read, wait behind them.
  */
-class ComposeQueue {
-  private readonly limit: number;
-  private running = 0;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(limit: number) {
-    this.limit = limit;
-  }
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.running >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.running++;
-    try {
-      return await task();
-    } finally {
-      this.running--;
-      this.waiting.shift()?.();
-    }
-  }
-}
-
-const composing = new ComposeQueue(Math.max(1, availableParallelism()));
+const composing = new ConcurrencyLimit(Math.max(1, availableParallelism()));
 
 /**
  * Makes one Deep Zoom tile: the stored JPEG as it is when it is exactly the tile asked for (no decode, no
@@ -46,7 +25,7 @@ export async function renderTile(slide: Slide, plan: TileSourcePlan): Promise<Bu
   return composing.run(async () => {
     // Deep Zoom levels between stored ones are halvings: libjpeg decodes the tiles at half size directly.
     const scale = regionScaleFor(Math.min(plan.readWidth / plan.width, plan.readHeight / plan.height));
-    const region = await slide.readRegion(plan.slideLevel, plan.x, plan.y, plan.readWidth, plan.readHeight, scale);
+    const region = await slide.readRegion(plan.slideLevel, plan.x, plan.y, plan.readWidth, plan.readHeight, { scale });
     if (region.width === plan.width && region.height === plan.height) return encodeJpeg(region, JPEG_QUALITY);
     const { data } = await sharp(region.data, { raw: { width: region.width, height: region.height, channels: 3 } })
       .resize(plan.width, plan.height, { fit: 'fill', kernel: 'lanczos3' })
