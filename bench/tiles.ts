@@ -6,6 +6,7 @@
  * The server runs in its own process (`--serve`), so the clients do not share its event loop.
  */
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -54,9 +55,30 @@ function summarise(latencies: number[], seconds: number): Summary {
   return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), mean: sorted.reduce((a, b) => a + b, 0) / sorted.length, tilesPerSecond: latencies.length / seconds, count: latencies.length };
 }
 
+/**
+ * One GET on a kept-alive connection, the body read to its end. node:http rather than fetch: the load
+ * generator shares the box's two cores with the server, and fetch costs twice the CPU per request (the
+ * real clients are the pathologists' PCs, not the box).
+ */
+function getTile(agent: http.Agent, url: string, cookie: string): Promise<{ status: number; type: string | undefined; bytes: number; body: Buffer[] }> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { agent, headers: { cookie } }, (response) => {
+      const body: Buffer[] = [];
+      let bytes = 0;
+      response.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (response.statusCode !== 200) body.push(chunk);
+      });
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, type: response.headers['content-type'], bytes, body }));
+      response.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
 /** Every tile once, `clients` requests in flight; latency = request sent to last body byte received. */
 async function fetchAll(base: string, slideId: number, cookie: string, tiles: Tile[], clients: number): Promise<{ latencies: number[]; seconds: number }> {
   const latencies = new Array<number>(tiles.length);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
   let next = 0;
   const start = performance.now();
   await Promise.all(Array.from({ length: clients }, async () => {
@@ -64,14 +86,14 @@ async function fetchAll(base: string, slideId: number, cookie: string, tiles: Ti
       const index = next++;
       const [level, col, row] = tiles[index];
       const began = performance.now();
-      const response = await fetch(`${base}api/slides/${slideId}/tiles/${level}/${col}_${row}.jpeg`, { headers: { cookie } });
-      const body = await response.arrayBuffer();
+      const response = await getTile(agent, `${base}api/slides/${slideId}/tiles/${level}/${col}_${row}.jpeg`, cookie);
       latencies[index] = performance.now() - began;
-      if (response.status !== 200 || response.headers.get('content-type') !== 'image/jpeg' || body.byteLength === 0) {
-        throw new Error(`tile ${level}/${col}_${row}: ${response.status} ${Buffer.from(body).toString().slice(0, 200)}`);
+      if (response.status !== 200 || response.type !== 'image/jpeg' || response.bytes === 0) {
+        throw new Error(`tile ${level}/${col}_${row}: ${response.status} ${Buffer.concat(response.body).toString().slice(0, 200)}`);
       }
     }
   }));
+  agent.destroy();
   return { latencies, seconds: (performance.now() - start) / 1000 };
 }
 

@@ -1,3 +1,6 @@
+/** Threads of libuv's pool, where file reads and the JPEG codec's jobs run: 4 unless UV_THREADPOOL_SIZE says otherwise. */
+export const POOL_THREADS = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+
 /** At most `limit` tasks run at once; the others wait their turn in order. */
 export class ConcurrencyLimit {
   private readonly limit: number;

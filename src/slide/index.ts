@@ -7,6 +7,6 @@ export type { SlideErrorCode } from './errors.ts';
 export { Property } from './properties.ts';
 export { TiledSlide } from './tiled-slide.ts';
 export { regionScaleFor } from './types.ts';
-export { ConcurrencyLimit } from './concurrency.ts';
+export { ConcurrencyLimit, POOL_THREADS } from './concurrency.ts';
 export { encodeJpeg, jpegCodec } from './codecs/jpeg.ts';
 export type { Bounds, RawJpegTile, RegionOptions, RegionScale, RgbImage, Slide, SlideLevel, SlideMetadata } from './types.ts';

@@ -1,7 +1,7 @@
 import { LIMITS, SlideError } from './errors.ts';
 import { decodeJpegParts, JpegPartError, type JpegPart } from './codecs/jpeg.ts';
 import { shrinkImage, whiteImage } from './codecs/pixels.ts';
-import { ConcurrencyLimit } from './concurrency.ts';
+import { ConcurrencyLimit, POOL_THREADS } from './concurrency.ts';
 import { TileCache, type CacheAdmission } from './tile-cache.ts';
 import type { RawJpegTile, RegionOptions, RegionScale, RgbImage, Slide, SlideMetadata } from './types.ts';
 
@@ -53,11 +53,8 @@ export interface TiledSlideParts {
 }
 
 const DEFAULT_CACHE_BYTES = 96 * 1024 * 1024;
-/**
- * Thread-pool jobs a region's part decodes are split into (at most): one per thread of libuv's pool
- * (4 unless UV_THREADPOOL_SIZE says otherwise), so that every one can take a share.
- */
-const PART_JOBS = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+/** Thread-pool jobs a region's part decodes are split into (at most): one per pool thread, so every one can take a share. */
+const PART_JOBS = POOL_THREADS;
 /** Tiles decoded at once per region: enough to keep libuv's decode threads busy, bounded for memory. */
 const DECODE_PARALLELISM = 8;
 

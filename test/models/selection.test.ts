@@ -61,6 +61,7 @@ test('low-memory 2-core box without AVX2: fp32 on CPU, 1 thread, batch at most 2
   assert.equal(choice.executionProvider, 'cpu');
   assert.equal(choice.variant.name, 'fp32');
   assert.equal(choice.intraOpThreads, 1);
+  assert.equal(choice.intraOpThreads + choice.decodeThreads, Math.max(2, choice.intraOpThreads + 1), 'tile decoding gets the cores inference leaves');
   assert.equal(choice.interOpThreads, 1);
   assert.ok(choice.batchSize >= 1 && choice.batchSize <= 2, `batch ${choice.batchSize}`);
   assert.ok(choice.reasons.some((r) => /low-memory machine \(2048 MB total\)/.test(r)), choice.reasons.join('\n'));
@@ -77,6 +78,7 @@ test('AVX-512 VNNI server: int8 on CPU, cores-1 threads, CPU batch cap', () => {
   assert.equal(choice.executionProvider, 'cpu');
   assert.equal(choice.variant.name, 'int8');
   assert.equal(choice.intraOpThreads, 31);
+  assert.equal(choice.intraOpThreads + choice.decodeThreads, Math.max(2, choice.intraOpThreads + 1), 'tile decoding gets the cores inference leaves');
   assert.equal(choice.batchSize, 8);
   assert.ok(choice.reasons.some((r) => /avx512_vnni \(int8 dot-product instructions\)/.test(r)), choice.reasons.join('\n'));
   assert.ok(choice.reasons.some((r) => /batch size 8: CPU batches are capped/.test(r)));
@@ -106,6 +108,7 @@ test('NVIDIA GPU with the cuda provider: fp16 on cuda, batch bounded by GPU memo
   assert.equal(choice.executionProvider, 'cuda');
   assert.equal(choice.variant.name, 'fp16-gpu');
   assert.equal(choice.intraOpThreads, 7);
+  assert.equal(choice.intraOpThreads + choice.decodeThreads, Math.max(2, choice.intraOpThreads + 1), 'tile decoding gets the cores inference leaves');
   // (4096 - 1500) MB of GPU memory / 96 MB per 512x512 sample = 27
   assert.equal(choice.batchSize, 27);
   assert.ok(choice.reasons.some((r) => /provider cuda: NVIDIA Corporation GPU "RTX A2000" present/.test(r)), choice.reasons.join('\n'));
@@ -160,6 +163,7 @@ test('ARM box with NEON: fp32 on CPU, and the reason says why int8 is not prefer
   assert.equal(choice.executionProvider, 'cpu');
   assert.equal(choice.variant.name, 'fp32');
   assert.equal(choice.intraOpThreads, 3);
+  assert.equal(choice.intraOpThreads + choice.decodeThreads, Math.max(2, choice.intraOpThreads + 1), 'tile decoding gets the cores inference leaves');
   assert.ok(choice.reasons.some((r) => /NEON only/.test(r)), choice.reasons.join('\n'));
 });
 

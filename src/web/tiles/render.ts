@@ -1,16 +1,15 @@
-import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
-import { ConcurrencyLimit, encodeJpeg, regionScaleFor, type Slide } from '../../slide/index.ts';
+import { ConcurrencyLimit, encodeJpeg, POOL_THREADS, regionScaleFor, type Slide } from '../../slide/index.ts';
 import type { TileSourcePlan } from './deep-zoom.ts';
 
 const JPEG_QUALITY = 80;
 
 /**
- * Composed tiles (decode, scale, encode: milliseconds of CPU each) run at most one per core at a time.
- * Decodes and encodes share libuv's small thread pool with file reads; without this bound a burst of
- * composed tiles queues dozens of jobs there and the stored tiles, which need only a read, wait behind them.
+ * Composed tiles (read, decode, encode: a millisecond or two of CPU each, in a few jobs of libuv's pool)
+ * run at most one per pool thread at a time: enough to keep the pool busy while one waits for its reads,
+ * few enough that a burst of them does not queue dozens of jobs ahead of the stored tiles' reads.
  */
-const composing = new ConcurrencyLimit(Math.max(1, availableParallelism()));
+const composing = new ConcurrencyLimit(POOL_THREADS);
 
 /**
  * Makes one Deep Zoom tile: the stored JPEG as it is when it is exactly the tile asked for (no decode, no
