@@ -45,6 +45,15 @@ static void fail_with_message(j_common_ptr cinfo) {
 /* Warnings (corrupt data that libjpeg papers over) stay quiet, as libvips' fail-on-error level does. */
 static void ignore_message(j_common_ptr cinfo) { (void)cinfo; }
 
+/* libjpeg's error manager, set to jump back to the caller's setjmp with the message instead of exiting. */
+static struct jpeg_error_mgr *init_errors(codec_error *err) {
+  jpeg_std_error(&err->base);
+  err->base.error_exit = fail_with_message;
+  err->base.output_message = ignore_message;
+  err->message[0] = 0;
+  return &err->base;
+}
+
 static void limit_scans(j_common_ptr cinfo) {
   j_decompress_ptr d = (j_decompress_ptr)cinfo;
   if (d->input_scan_number > MAX_SCANS) {
@@ -107,10 +116,7 @@ static int decode_one(const unsigned char *input, size_t length, int scale, doub
   unsigned char *volatile pixels = NULL;
   unsigned char *volatile row = NULL;
   memset(&cinfo, 0, sizeof cinfo);
-  cinfo.err = jpeg_std_error(&err.base);
-  err.base.error_exit = fail_with_message;
-  err.base.output_message = ignore_message;
-  err.message[0] = 0;
+  cinfo.err = init_errors(&err);
   if (setjmp(err.escape)) {
     snprintf(error, error_size, "%s", err.message[0] ? err.message : "JPEG decode failed");
     jpeg_destroy_decompress(&cinfo);
@@ -231,10 +237,7 @@ static void encode_one(job *j) {
   unsigned char *volatile out = NULL;
   unsigned long out_length = 0;
   memset(&cinfo, 0, sizeof cinfo);
-  cinfo.err = jpeg_std_error(&err.base);
-  err.base.error_exit = fail_with_message;
-  err.base.output_message = ignore_message;
-  err.message[0] = 0;
+  cinfo.err = init_errors(&err);
   if (setjmp(err.escape)) {
     snprintf(j->error, sizeof j->error, "%s", err.message[0] ? err.message : "JPEG encode failed");
     jpeg_destroy_compress(&cinfo);
@@ -378,14 +381,20 @@ static napi_value queue(napi_env env, job *j, const char *name) {
 
 static int valid_scale(int32_t scale) { return scale == 1 || scale == 2 || scale == 4 || scale == 8; }
 
+/* The call's arguments (up to *argc of them) and a fresh job of that kind, or NULL when out of memory. */
+static job *start_job(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv, int kind) {
+  napi_get_cb_info(env, info, argc, argv, NULL, NULL);
+  job *j = calloc(1, sizeof(job));
+  if (j) j->kind = kind;
+  return j;
+}
+
 static napi_value decode(napi_env env, napi_callback_info info) {
   const char *usage = "decode(jpeg Buffer, scale 1|2|4|8, maxPixels[, target Buffer])";
   size_t argc = 4;
   napi_value argv[4];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  job *j = calloc(1, sizeof(job));
+  job *j = start_job(env, info, &argc, argv, DECODE);
   if (!j) return usage_error(env, NULL, "out of memory");
-  j->kind = DECODE;
   unsigned char *input;
   int32_t scale;
   if (argc < 3 || !buffer_bytes(env, argv[0], &input, &j->input_length) || napi_get_value_int32(env, argv[1], &scale) != napi_ok ||
@@ -406,10 +415,8 @@ static napi_value decode_parts(napi_env env, napi_callback_info info) {
   const char *usage = "decodeParts(jpegs Buffer[], params Int32Array of 7 per JPEG, maxPixels, target Buffer, targetWidth)";
   size_t argc = 5;
   napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  job *j = calloc(1, sizeof(job));
+  job *j = start_job(env, info, &argc, argv, DECODE_PARTS);
   if (!j) return usage_error(env, NULL, "out of memory");
-  j->kind = DECODE_PARTS;
   bool is_array = false, is_typed = false;
   napi_typedarray_type type;
   size_t param_count = 0;
@@ -447,10 +454,8 @@ static napi_value encode(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   int32_t quality;
   unsigned char *input;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  job *j = calloc(1, sizeof(job));
+  job *j = start_job(env, info, &argc, argv, ENCODE);
   if (!j) return usage_error(env, NULL, "out of memory");
-  j->kind = ENCODE;
   if (argc != 4 || napi_get_value_uint32(env, argv[1], &j->width) != napi_ok || napi_get_value_uint32(env, argv[2], &j->height) != napi_ok ||
       napi_get_value_int32(env, argv[3], &quality) != napi_ok || j->width == 0 || j->height == 0 || j->width > 65500 ||
       j->height > 65500 || quality < 1 || quality > 100 || !buffer_bytes(env, argv[0], &input, &j->input_length) ||

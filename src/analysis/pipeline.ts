@@ -1,10 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { runRgbBatch, type ModelManifest, type ModelSession } from '../models/index.ts';
+import { rgbBatchTensor, runBatch, type ModelManifest, type ModelSession } from '../models/index.ts';
 import { openSlide, type RgbImage, type Slide } from '../slide/index.ts';
 import { sha256File } from '../ingest/index.ts';
-import { planGrid } from './grid.ts';
+import { planGrid, type TileGrid } from './grid.ts';
 import { heatmapGrid, renderHeatmapPng } from './heatmap.ts';
 import { readOverview } from './overview.ts';
 import { patchBatches } from './patches.ts';
@@ -70,33 +70,11 @@ async function analyzeOpenSlide(slide: Slide, options: AnalyzeOptions, started: 
   const meta = slide.metadata;
   const notes: string[] = [];
   const { mpp, overview, mask, grid } = await planAnalysis(slide, manifest, options);
-  const inputSize = manifest.input.size.width;
   if (mpp.source !== 'file') notes.push(mpp.note);
   if (grid.tiles.length === 0) notes.push('no tissue found: nothing was analysed');
 
   const output = primaryOutput(manifest);
-  const tileScores = new Float32Array(grid.tiles.length);
-  let done = 0;
-  let readMs = 0;
-  let inferMs = 0;
-  const readConcurrency = options.readConcurrency ?? 4;
-  options.onProgress?.(0, grid.tiles.length);
-  for await (const batch of patchBatches(slide, grid, {
-    inputSize,
-    batchSize: options.batchSize,
-    readConcurrency,
-    maxReadyBatches: 2,
-    signal: options.signal,
-    onReadTime: (ms) => (readMs += ms / readConcurrency),
-  })) {
-    options.signal?.throwIfAborted();
-    const inferStart = performance.now();
-    const outputs = await runRgbBatch(session, batch.rgb, batch.tiles.length);
-    inferMs += performance.now() - inferStart;
-    tileScores.set(patchScores(output, outputs[output.name], batch.tiles.length), done);
-    done += batch.tiles.length;
-    options.onProgress?.(done, grid.tiles.length);
-  }
+  const { tileScores, readMs, inferMs } = await scoreTiles(slide, grid, session, options);
 
   const cellScores = new Float32Array(grid.cols * grid.rows).fill(Number.NaN);
   grid.tiles.forEach((tile, i) => (cellScores[tile.index] = tileScores[i]));
@@ -138,6 +116,49 @@ async function analyzeOpenSlide(slide: Slide, options: AnalyzeOptions, started: 
   };
   if (options.outDir) await writeFile(path.join(options.outDir, 'result.json'), JSON.stringify(result, null, 2));
   return result;
+}
+
+/**
+ * Every tissue tile through the model: tiles read in parallel into batches while earlier batches run, and
+ * each batch's tensor made while the one before it runs, so inference never waits for the main thread.
+ */
+async function scoreTiles(slide: Slide, grid: TileGrid, session: ModelSession, options: AnalyzeOptions) {
+  const output = primaryOutput(session.manifest);
+  const tileScores = new Float32Array(grid.tiles.length);
+  const readConcurrency = options.readConcurrency ?? 4;
+  let readMs = 0;
+  let inferMs = 0;
+  let done = 0;
+  let running: Promise<void> = Promise.resolve();
+  options.onProgress?.(0, grid.tiles.length);
+  try {
+    for await (const batch of patchBatches(slide, grid, {
+      inputSize: session.manifest.input.size.width,
+      batchSize: options.batchSize,
+      readConcurrency,
+      maxReadyBatches: 2,
+      signal: options.signal,
+      onReadTime: (ms) => (readMs += ms / readConcurrency),
+    })) {
+      options.signal?.throwIfAborted();
+      const n = batch.tiles.length;
+      const tensor = rgbBatchTensor(session, batch.rgb, n);
+      await running;
+      const offset = done;
+      done += n;
+      const inferStart = performance.now();
+      running = runBatch(session, tensor, n, { handOver: true }).then((outputs) => {
+        inferMs += performance.now() - inferStart;
+        tileScores.set(patchScores(output, outputs[output.name], n), offset);
+        options.onProgress?.(offset + n, grid.tiles.length);
+      });
+    }
+    await running;
+  } finally {
+    // A failed read or an abort leaves no batch running behind the caller's back (it may release the model).
+    await running.catch(() => {});
+  }
+  return { tileScores, readMs, inferMs };
 }
 
 /** Resolution, tissue mask and tile grid of a slide for a model: everything decided before any tile is read. */

@@ -30,6 +30,7 @@ export {
   createSession,
   runBatch,
   runRgbBatch,
+  rgbBatchTensor,
   type BatchOutputs,
   type ModelSession,
   type OutputTensor,

@@ -214,9 +214,17 @@ export async function runBatch(session: ModelSession, batch: InputTensorData, n:
   return concatOutputs(parts, n);
 }
 
+/**
+ * n RGB patches (interleaved 8-bit RGB, input size each) as the session's input tensor, preprocessed as the
+ * manifest says, in a buffer the inference thread handed back when one is free. A pipeline makes the next
+ * batch's tensor while the current one runs, then hands it over with runBatch(..., { handOver: true }).
+ */
+export function rgbBatchTensor(session: ModelSession, rgb: Uint8Array, n: number): InputTensorData {
+  const input = session.manifest.input;
+  return rgbToInputTensor(input, rgb, n, session.takeSpareInput(n * inputValuesPerPatch(input)));
+}
+
 /** Runs n RGB patches (interleaved 8-bit RGB, input size each), preprocessed as the manifest says. */
 export async function runRgbBatch(session: ModelSession, rgb: Uint8Array, n: number): Promise<BatchOutputs> {
-  const input = session.manifest.input;
-  const tensor = rgbToInputTensor(input, rgb, n, session.takeSpareInput(n * inputValuesPerPatch(input)));
-  return runBatch(session, tensor, n, { handOver: true });
+  return runBatch(session, rgbBatchTensor(session, rgb, n), n, { handOver: true });
 }

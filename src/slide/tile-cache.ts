@@ -4,11 +4,11 @@ import type { RgbImage } from './types.ts';
 export type CacheAdmission = 'first-request' | 'second-request';
 
 /**
- * Tiles remembered as asked for once: the most recent ones only, so that a tile is admitted when it is
- * asked for again soon (a viewer panning, neighbouring regions), not when random reads over a large
- * slide happen to come back to it much later.
+ * Tiles remembered as asked for once: the most recent ones only (a viewer's screen holds about 40 tiles
+ * of 256 px), so that a tile is admitted when it is asked for again soon (a viewer panning, neighbouring
+ * regions), not when random reads over a large slide happen to come back to it much later.
  */
-const MAX_SEEN_KEYS = 1024;
+const MAX_SEEN_KEYS = 256;
 
 /**
  * Decoded tiles kept under a byte budget (least recently used out first), with in-flight sharing so
