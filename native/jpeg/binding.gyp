@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "pathbox_jpeg",
-      "sources": ["jpeg.c"],
+      "sources": ["binding.c", "codec.c"],
       "libraries": ["-ljpeg"],
       "cflags": ["-O2", "-Wall", "-Wextra"]
     }
