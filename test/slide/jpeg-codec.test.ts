@@ -111,6 +111,19 @@ for (const name of SLIDES) {
   });
 }
 
+test('a region read into a caller\'s buffer fills exactly that buffer, and a buffer of the wrong size is refused', { skip: skipUnlessFixtures('slides/CMU-1-Small-Region.svs') }, async () => {
+  const slide = await openSlide(fixture('slides/CMU-1-Small-Region.svs'));
+  try {
+    const into = Buffer.alloc(150 * 100 * 3, 7);
+    const image = await slide.readRegion(0, 480, 960, 300, 200, { scale: 2, into });
+    assert.equal(image.data, into);
+    assert.deepEqual(image.data, (await slide.readRegion(0, 480, 960, 300, 200, { scale: 2 })).data);
+    await assert.rejects(slide.readRegion(0, 480, 960, 300, 200, { scale: 2, into: Buffer.alloc(10) }), (e: unknown) => e instanceof SlideError && e.code === 'OUT_OF_BOUNDS');
+  } finally {
+    await slide.close();
+  }
+});
+
 test('the sharp fallback (no native codec) reads the same pixels as the native codec', { skip: skipUnlessFixtures('slides/CMU-1-Small-Region.svs') }, async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'pathbox-codec-'));
   try {

@@ -131,3 +131,17 @@ test('online backup produces a consistent copy', async () => {
   assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
   db.close();
 });
+
+test('statements are compiled once and reused; texts built per call (IN lists) stay correct beyond the cache bound', () => {
+  const { store } = freshStore();
+  const sql = 'SELECT COUNT(*) AS n FROM slides';
+  assert.equal(store.db.prepare(sql), store.db.prepare(sql), 'the same text gives the same compiled statement');
+  for (let i = 0; i < 20; i++) store.logEvent('test', `kind-${i}`, 'subject', {});
+  // 300 distinct IN lists: more texts than the cache keeps; every one must still answer right.
+  for (let n = 1; n <= 300; n++) {
+    const kinds = Array.from({ length: n }, (_, i) => `kind-${i}`);
+    assert.equal(store.recentEvents({ kinds, limit: 100 }).length, Math.min(n, 20));
+  }
+  assert.equal((store.db.prepare(sql).get() as { n: number }).n, 0);
+  store.close();
+});
