@@ -68,7 +68,7 @@ const hw: Command = {
       `accelerators: ${profile.accelerators.map((a) => a.name).join(', ') || 'none'}`,
       `USB: ${profile.usb.available ? 'available' : `unavailable (${profile.usb.reason})`}`,
       `onnxruntime providers: ${profile.executionProviders.available.join(', ')}`,
-      `JPEG codec: ${jpegCodec === 'libjpeg-turbo' ? 'libjpeg-turbo (native/jpeg)' : 'sharp (native/jpeg is not built: install libjpeg62-turbo-dev and run npm install)'}`,
+      `JPEG codec: ${jpegCodec === 'libjpeg-turbo' ? 'libjpeg-turbo (native/jpeg)' : `sharp (${process.env.PATHBOX_JPEG_CODEC === 'sharp' ? 'chosen by PATHBOX_JPEG_CODEC' : 'native/jpeg is not built: install libjpeg62-turbo-dev and run npm install'})`}`,
     ].join('\n'));
   },
 };
