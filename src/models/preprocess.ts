@@ -38,14 +38,15 @@ export function rgbToInputTensor(input: ManifestInput, rgb: Uint8Array, n: numbe
   const pixelStride = input.layout === 'NCHW' ? 1 : 3;
   // Each channel's scaling as a table of its 256 values (uint8 inputs have no scaling: identity), and
   // one pass per patch that reads each pixel once: this runs on every patch of every slide.
-  const scale = input.dtype === 'uint8' ? 1 : input.scaling?.scale ?? 1;
-  const mean = input.dtype === 'uint8' ? [0, 0, 0] : input.scaling?.mean ?? [0, 0, 0];
-  const std = input.dtype === 'uint8' ? [1, 1, 1] : input.scaling?.std ?? [1, 1, 1];
+  const scaling = input.dtype === 'uint8' ? undefined : input.scaling;
+  const scale = scaling?.scale ?? 1;
+  const mean = scaling?.mean ?? [0, 0, 0];
+  const std = scaling?.std ?? [1, 1, 1];
   const ArrayType = input.dtype === 'uint8' ? Uint8Array : Float32Array;
   // Every value is written below, so a recycled buffer needs no clearing.
   const out = reuse instanceof ArrayType && reuse.length === n * perPatch ? reuse : new ArrayType(n * perPatch);
   const tables = [0, 1, 2].map((c) => {
-    const table = input.dtype === 'uint8' ? new Uint8Array(256) : new Float32Array(256);
+    const table = new ArrayType(256);
     for (let v = 0; v < 256; v++) table[v] = (v * scale - mean[c]) / std[c];
     return table;
   });

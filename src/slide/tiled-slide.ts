@@ -155,16 +155,19 @@ export class TiledSlide implements Slide {
     const parts: TilePart[] = [];
     const wholeDecodes = new ConcurrencyLimit(DECODE_PARALLELISM);
     const decodes: Promise<void>[] = [];
-    // Parts go to the pool in one job per core's share of the region, each as soon as its JPEGs are read.
+    // Parts go to the pool in jobs of a pool thread's share of the region (MIN_PARTS_PER_JOB at least),
+    // each as soon as its JPEGs are read.
     const groupSize = Math.max(MIN_PARTS_PER_JOB, Math.ceil(tileCount / PART_JOBS));
-    const dispatchParts = () => {
-      const decode = this.decodeParts(level, parts.splice(0));
-      decode.catch(() => {}); // surfaced by the Promise.all below
+    // Once a tile has failed, the region has: the rest are not read or decoded for nobody to see.
+    let failed = false;
+    const track = (decode: Promise<void>) => {
+      decode.catch(() => (failed = true)); // surfaced by the Promise.all below
       decodes.push(decode);
     };
+    const dispatchParts = () => track(this.decodeParts(level, parts.splice(0)));
     let next = 0;
     const sorter = async (): Promise<void> => {
-      while (next < tileCount) {
+      while (!failed && next < tileCount) {
         const index = next++;
         const col = firstCol + (index % across);
         const row = firstRow + Math.floor(index / across);
@@ -175,6 +178,7 @@ export class TiledSlide implements Slide {
           const part = clipTile(tileX, tileY, Math.ceil(source.tileWidth / scale), Math.ceil(source.tileHeight / scale), place, out);
           if (!part) continue;
           const stored = await source.partJpeg(col, row, scale).catch((e: unknown) => {
+            failed = true;
             throw tileError(level, col, row, e);
           });
           if (stored) {
@@ -183,12 +187,11 @@ export class TiledSlide implements Slide {
             continue;
           }
         }
-        const whole = wholeDecodes.run(async () => {
+        track(wholeDecodes.run(async () => {
+          if (failed) return;
           const tile = await this.tile(key, level, source, col, row, scale);
           if (tile) blit(tile, tileX, tileY, place, out);
-        });
-        whole.catch(() => {}); // surfaced by the Promise.all below
-        decodes.push(whole);
+        }));
       }
     };
     await Promise.all(Array.from({ length: Math.min(DECODE_PARALLELISM, tileCount) }, sorter));

@@ -17,7 +17,6 @@ export interface Bounds {
   height: number;
 }
 
-/** A decoded image: interleaved 8-bit RGB, row-major, no padding. */
 /** Fractions of a level a region can be read at: 1/1, 1/2, 1/4, 1/8 (JPEG decodes these in the DCT domain). */
 export type RegionScale = 1 | 2 | 4 | 8;
 
@@ -28,6 +27,7 @@ export interface RegionOptions {
   into?: Buffer;
 }
 
+/** A decoded image: interleaved 8-bit RGB, row-major, no padding. */
 export interface RgbImage {
   width: number;
   height: number;

@@ -31,7 +31,6 @@ export function completeJpeg(tile: Buffer, tables: Buffer | undefined, rgbCompon
   return parts.length === 2 && !rgbComponents ? tile : Buffer.concat(parts);
 }
 
-
 interface NativeJpegCodec {
   decode(jpeg: Buffer, scale: RegionScale, maxPixels: number, target?: Buffer): Promise<{ width: number; height: number; data: Buffer }>;
   decodeParts(jpegs: Buffer[], params: Int32Array, maxPixels: number, target: Buffer, targetWidth: number): Promise<void>;
@@ -66,11 +65,11 @@ function nativeError(e: unknown): SlideError {
 export const jpegCodec: 'libjpeg-turbo' | 'sharp' = native ? 'libjpeg-turbo' : 'sharp';
 
 /**
- * Decodes a complete JPEG to RGB off the main thread, at 1/scale of its size (rounded up). `maxPixels`
- * bounds the frame the header may declare: libjpeg fills whatever the data lacks, so a few hundred
- * forged bytes claiming 32767x32767 would otherwise cost gigabytes and minutes.
+ * Decodes a complete JPEG to RGB off the main thread, at 1/scale of its size (rounded up): libjpeg
+ * scales in the DCT domain, far cheaper than decoding whole and resizing. `maxPixels` bounds the frame
+ * the header may declare: libjpeg fills whatever the data lacks, so a few hundred forged bytes claiming
+ * 32767x32767 would otherwise cost gigabytes and minutes.
  */
-/** libjpeg decodes at these scales in the DCT domain, far cheaper than decoding whole and resizing. */
 export async function decodeJpeg(jpeg: Buffer, maxPixels: number = LIMITS.maxTilePixels, scale: RegionScale = 1): Promise<RgbImage> {
   const size = jpegDimensions(jpeg);
   if (size && size.width * size.height > maxPixels) {

@@ -1,6 +1,5 @@
 import { LIMITS, SlideError } from '../errors.ts';
 import type { FileSource } from '../file-source.ts';
-import { canDecodeJpegParts } from '../codecs/jpeg.ts';
 import type { RegionScale, RgbImage } from '../types.ts';
 import { decimal, firstItem, integer, readHeader, Tag, uint64s, type DicomDataSet } from './dataset.ts';
 import { decodeFrame, frameFormat, nativeFrameBytes, rawJpeg, type FrameFormat } from './frame-codec.ts';
@@ -13,8 +12,6 @@ const FLAVORS = new Set<string>(['VOLUME', 'LABEL', 'OVERVIEW', 'THUMBNAIL']);
 /** Decoding of an instance's frames by 0-based number: all a level keeps after open (not the header). */
 export interface InstanceFrames {
   decode(frame: number, scale: RegionScale): Promise<RgbImage>;
-  /** The frame as a complete JPEG for a part decode, or null where it can only be decoded whole. */
-  partJpeg(frame: number): Promise<Buffer | null>;
   rawJpeg(frame: number): Promise<Buffer | null>;
 }
 
@@ -48,7 +45,6 @@ export class DicomInstance {
     this.frameCount = frameCount;
     this.frames = {
       decode: async (frame, scale) => decodeFrame(format, await reader.readFrame(frame), scale),
-      partJpeg: async (frame) => (format.encoding === 'jpeg' && canDecodeJpegParts ? rawJpeg(format, await reader.readFrame(frame)) : null),
       rawJpeg: async (frame) => (format.encoding === 'jpeg' ? rawJpeg(format, await reader.readFrame(frame)) : null),
     };
     const size = `${this.width}x${this.height}`;

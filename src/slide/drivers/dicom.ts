@@ -1,5 +1,6 @@
 import { LIMITS, SlideError } from '../errors.ts';
 import { buildMetadata, downsampleOf } from '../properties.ts';
+import { canDecodeJpegParts } from '../codecs/jpeg.ts';
 import { TiledSlide, type PartJpeg, type TileSource } from '../tiled-slide.ts';
 import { isWsiPart10 } from '../dicom/dataset.ts';
 import type { DicomInstance, Flavor, InstanceFrames } from '../dicom/instance.ts';
@@ -132,9 +133,11 @@ class DicomLevel implements TileSource {
   }
 
   async partJpeg(col: number, row: number, scale: RegionScale): Promise<PartJpeg | null> {
+    if (!canDecodeJpegParts) return null;
     const at = this.locate(col, row);
     if (!at) return { jpeg: null, scale, maxPixels: LIMITS.maxTilePixels };
-    const jpeg = await at.frames.partJpeg(at.frame);
+    // A JPEG frame as a complete JPEG is exactly what a part decode needs; other encodings decode whole.
+    const jpeg = await at.frames.rawJpeg(at.frame);
     return jpeg ? { jpeg, scale, maxPixels: LIMITS.maxTilePixels } : null;
   }
 

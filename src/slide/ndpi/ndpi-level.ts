@@ -176,10 +176,7 @@ export class NdpiLevel implements TileSource {
   }
 
   async decodeTile(col: number, row: number, scale: RegionScale = 1): Promise<RgbImage> {
-    const jpeg = await this.strip.tileJpeg(col, row);
-    this.reads.tiles += 1;
-    this.reads.intervals += jpeg.intervals;
-    this.reads.bytes += jpeg.data.length;
+    const jpeg = await this.readTileJpeg(col, row);
     // libjpeg scales by at most 8 in the DCT domain; a reduced level read at a scale averages the rest.
     const total = this.scale * scale;
     const inDct = Math.min(total, 8) as RegionScale;
@@ -196,11 +193,17 @@ export class NdpiLevel implements TileSource {
   async partJpeg(col: number, row: number, scale: RegionScale): Promise<PartJpeg | null> {
     const total = this.scale * scale;
     if (!this.strip.tiled || total > 8 || !canDecodeJpegParts) return null;
+    const jpeg = await this.readTileJpeg(col, row);
+    return { jpeg: jpeg.data, scale: total as RegionScale, maxPixels: LIMITS.maxTilePixels };
+  }
+
+  /** The tile's assembled JPEG, counted in `reads` (what the tests check a region costs). */
+  private async readTileJpeg(col: number, row: number) {
     const jpeg = await this.strip.tileJpeg(col, row);
     this.reads.tiles += 1;
     this.reads.intervals += jpeg.intervals;
     this.reads.bytes += jpeg.data.length;
-    return { jpeg: jpeg.data, scale: total as RegionScale, maxPixels: LIMITS.maxTilePixels };
+    return jpeg;
   }
 
   /** The assembled tile JPEG itself (complete, nothing re-encoded); none for reduced levels. */

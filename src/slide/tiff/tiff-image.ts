@@ -112,26 +112,38 @@ export class TiffImage implements TileSource {
   }
 
   async partJpeg(col: number, row: number, scale: RegionScale): Promise<PartJpeg | null> {
-    if (this.compression !== Compression.Jpeg || !this.tiled || !canDecodeJpegParts) return null;
-    const bytes = await this.readTileBytes(col, row);
-    if (!bytes) return { jpeg: null, scale, maxPixels: this.maxStoredPixels };
-    const jpeg = completeJpeg(bytes, this.jpegTables, this.rgbCodedJpeg());
-    const size = jpegDimensions(jpeg);
+    if (!canDecodeJpegParts) return null;
+    const stored = await this.storedJpeg(col, row);
+    if (stored === 'none') return { jpeg: null, scale, maxPixels: this.maxStoredPixels };
     // A stored tile of another size than the grid's is padded or cut by a whole decode (fitTile).
-    if (!size || size.width !== this.tileWidth || size.height !== this.tileHeight) return null;
-    return { jpeg, scale, maxPixels: this.maxStoredPixels };
+    if (!stored || !this.fitsGrid(stored.size)) return null;
+    return { jpeg: stored.data, scale, maxPixels: this.maxStoredPixels };
   }
 
   async rawJpegTile(col: number, row: number): Promise<RawJpegTile | null> {
-    if (this.compression !== Compression.Jpeg || !this.tiled) return null;
-    const bytes = await this.readTileBytes(col, row);
-    if (!bytes) return null;
-    const data = completeJpeg(bytes, this.jpegTables, this.rgbCodedJpeg());
-    const size = jpegDimensions(data);
+    const stored = await this.storedJpeg(col, row);
+    if (!stored || stored === 'none') return null;
+    const { data, size } = stored;
     if (!size || size.width < 1 || size.height < 1) throw new SlideError('CORRUPT_TILE', `tile (${col},${row}) has no valid JPEG frame header`);
     // A stored JPEG of another size than the grid's tile cannot be served as is: the caller re-encodes.
-    if (size.width !== this.tileWidth || size.height !== this.tileHeight) return null;
+    if (!this.fitsGrid(size)) return null;
     return { data, width: size.width, height: size.height };
+  }
+
+  /**
+   * A tile of a tiled JPEG level as a complete JPEG with the frame size its header declares (null when
+   * the marker walk finds none); 'none' where the file stores no tile; null for any other level.
+   */
+  private async storedJpeg(col: number, row: number): Promise<{ data: Buffer; size: { width: number; height: number } | null } | 'none' | null> {
+    if (this.compression !== Compression.Jpeg || !this.tiled) return null;
+    const bytes = await this.readTileBytes(col, row);
+    if (!bytes) return 'none';
+    const data = completeJpeg(bytes, this.jpegTables, this.rgbCodedJpeg());
+    return { data, size: jpegDimensions(data) };
+  }
+
+  private fitsGrid(size: { width: number; height: number } | null): boolean {
+    return size !== null && size.width === this.tileWidth && size.height === this.tileHeight;
   }
 
   /** Decodes the whole image; for associated images, which are small. */
